@@ -1,0 +1,171 @@
+/* stanzactl: the operator's tool. It talks to the running stanzad over
+ * <data_dir>/ctl.sock (kernel/ctl.c), found through the same --config /
+ * --set options stanzad takes. Every command that changes state becomes
+ * a journaled event in the server.
+ *
+ *   stanzactl [--config FILE] [--set key=value] COMMAND
+ *     user add JID [--password P]     password from stdin when not given
+ *     user passwd JID [--password P]
+ *     user del JID
+ *     user list
+ *     status
+ * Exit status: 0 ok, 1 refused (e.g. user exists), 2 usage, 3 server
+ * unreachable. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kernel/buf.h"
+#include "kernel/config.h"
+#include "kernel/ctlproto.h"
+#include "kernel/jid.h"
+
+static void usage_exit(const char *msg)
+{
+    if (msg)
+        fprintf(stderr, "stanzactl: %s\n", msg);
+    fputs("usage: stanzactl [--config FILE] [--set key=value] COMMAND\n"
+          "  user add JID [--password P]   (password read from stdin if not given)\n"
+          "  user passwd JID [--password P]\n"
+          "  user del JID\n"
+          "  user list\n"
+          "  status\n",
+          stderr);
+    exit(CTL_USAGE);
+}
+
+/* Reads one line from stdin as the password. */
+static char *read_password(void)
+{
+    static char line[1024];
+    if (isatty(STDIN_FILENO))
+        fputs("password: ", stderr);
+    if (!fgets(line, sizeof line, stdin))
+        usage_exit("no password given (use --password or stdin)");
+    line[strcspn(line, "\r\n")] = 0;
+    if (!*line)
+        usage_exit("empty password");
+    return line;
+}
+
+static int ctl_connect(const char *data_dir)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/ctl.sock", data_dir);
+    if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
+        fprintf(stderr, "stanzactl: data_dir path too long for a socket: %s\n", data_dir);
+        exit(CTL_USAGE);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+        fprintf(stderr, "stanzactl: cannot reach stanzad at %s: %s (is it running?)\n",
+                sa.sun_path, strerror(errno));
+        exit(CTL_UNAVAILABLE);
+    }
+    return fd;
+}
+
+static int exchange(const char *data_dir, int argc, char **argv)
+{
+    int fd = ctl_connect(data_dir);
+    struct buf b;
+    buf_init(&b);
+    ctlproto_write_request(&b, argc, argv);
+    for (size_t off = 0; off < b.len;) {
+        ssize_t w = write(fd, b.p + off, b.len - off);
+        if (w <= 0) {
+            fprintf(stderr, "stanzactl: write: %s\n", strerror(errno));
+            return CTL_UNAVAILABLE;
+        }
+        off += (size_t)w;
+    }
+    explicit_bzero(b.p, b.len);
+    buf_reset(&b);
+    for (;;) {
+        char tmp[8192];
+        ssize_t r = read(fd, tmp, sizeof tmp);
+        if (r <= 0) {
+            fprintf(stderr, "stanzactl: the server closed the connection without an answer\n");
+            return CTL_UNAVAILABLE;
+        }
+        buf_put(&b, tmp, (size_t)r);
+        size_t used;
+        int status;
+        char *text = NULL;
+        int rc = ctlproto_parse_reply(b.p, b.len, &used, &status, &text);
+        if (rc < 0) {
+            fprintf(stderr, "stanzactl: malformed answer from the server\n");
+            return CTL_UNAVAILABLE;
+        }
+        if (rc == 1) {
+            size_t len = strlen(text);
+            FILE *out = status == CTL_OK ? stdout : stderr;
+            if (status != CTL_OK)
+                fputs("stanzactl: ", out);
+            fputs(text, out);
+            if (len == 0 || text[len - 1] != '\n')
+                fputc('\n', out);
+            free(text);
+            buf_free(&b);
+            close(fd);
+            return status;
+        }
+    }
+}
+
+static void check_jid(const char *s)
+{
+    struct jid j;
+    if (jid_parse(&j, s) || !*j.local || *j.resource) {
+        fprintf(stderr, "stanzactl: bad JID '%s': expected user@domain\n", s);
+        exit(CTL_USAGE);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    char err[1024];
+    int rest;
+    config_defaults(&cfg);
+    if (config_from_args(&cfg, argc, argv, &rest, err, sizeof err) ||
+        config_finish(&cfg, err, sizeof err)) {
+        fprintf(stderr, "stanzactl: %s\n", err);
+        return CTL_USAGE;
+    }
+    char **a = argv + 1;
+    int n = rest - 1;
+    if (n == 1 && strcmp(a[0], "status") == 0)
+        return exchange(cfg.data_dir, 1, a);
+    if (n < 2 || strcmp(a[0], "user") != 0) {
+        if (n >= 1 && strcmp(a[0], "user") != 0 && strcmp(a[0], "status") != 0) {
+            fprintf(stderr, "stanzactl: unknown command '%s'\n", a[0]);
+            return CTL_USAGE;
+        }
+        usage_exit(n == 0 ? "no command" : "incomplete command");
+    }
+    if (strcmp(a[1], "list") == 0 && n == 2)
+        return exchange(cfg.data_dir, 2, a);
+    if (strcmp(a[1], "del") == 0 && n == 3) {
+        check_jid(a[2]);
+        return exchange(cfg.data_dir, 3, a);
+    }
+    if ((strcmp(a[1], "add") == 0 || strcmp(a[1], "passwd") == 0) && (n == 3 || n == 5)) {
+        check_jid(a[2]);
+        char *pw;
+        if (n == 5 && strcmp(a[3], "--password") == 0)
+            pw = a[4];
+        else if (n == 3)
+            pw = read_password();
+        else
+            usage_exit("expected --password P");
+        char *req[4] = {a[0], a[1], a[2], pw};
+        return exchange(cfg.data_dir, 4, req);
+    }
+    fprintf(stderr, "stanzactl: unknown command 'user %s'\n", a[1]);
+    return CTL_USAGE;
+}

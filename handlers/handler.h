@@ -1,0 +1,89 @@
+/* handler: the one interface every state owner implements.
+ *
+ * A handler owns its state and changes it only in apply(), from events,
+ * deterministically: no clock, no random numbers, no I/O, no libuv, no
+ * TLS (tests/purity.sh fails the build otherwise). What the world should
+ * see as a result goes into `effects`, which the kernel carries out once
+ * the event is durable, and which replay can record and compare.
+ *
+ * Dispatch (kernel/dispatch.c), in the order of handlers/registry.c:
+ *   - EV_STANZA is offered to each handler that wants it until one does
+ *     not return H_PASS: 0 means handled; a stanza error code
+ *     (stanza_err(STANZA_...)) makes the dispatcher answer the sender
+ *     with that error. If every handler passes, the dispatcher answers an
+ *     IQ get/set with service-unavailable and drops anything else.
+ *   - Every other event goes to every handler that wants it; each
+ *     answers its own requests through effects, and its return value is
+ *     0 or H_PASS (a negative value is a bug and is logged).
+ *
+ * Durable handlers (accounts, rosters, ...) provide encode/decode for
+ * snapshots; volatile ones (sessions) leave them NULL and start empty,
+ * and clear their state on EV_SERVER_STARTED. */
+#ifndef STANZAD_HANDLER_H
+#define STANZAD_HANDLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel/buf.h"
+#include "kernel/err.h"
+#include "kernel/event.h"
+#include "kernel/xml.h"
+
+#define H_PASS 1 /* not mine: offer the stanza to the next handler */
+
+enum fx_kind {
+    FX_STANZA = 1, /* send `stanza` on connection `to` */
+    FX_CLOSE,      /* close connection `to` with stream error `cond` */
+    FX_CTL,        /* answer operator connection `to` with `text`, exit `status` */
+    FX_BIND,       /* connection `to` is now bound as `text` (NULL: binding refused) */
+};
+
+struct effect {
+    enum fx_kind kind;
+    uint64_t to;          /* connection id */
+    struct xnode *stanza; /* FX_STANZA; owned */
+    enum stream_err cond; /* FX_CLOSE */
+    char *text;           /* FX_CTL: reply text (may hold newlines); FX_BIND: JID; owned */
+    int status;           /* FX_CTL: 0 ok, 1 refused, 2 bad request */
+};
+
+struct effects {
+    struct effect *v;
+    size_t n;
+    size_t cap;
+};
+
+void effects_init(struct effects *fx);
+/* Frees every effect's memory and empties the list. */
+void effects_clear(struct effects *fx);
+/* Queues a stanza for connection `to`; takes ownership of stanza. */
+void fx_stanza(struct effects *fx, uint64_t to, struct xnode *stanza);
+void fx_close(struct effects *fx, uint64_t to, enum stream_err cond);
+/* Queues an operator reply; text is copied. */
+void fx_ctl(struct effects *fx, uint64_t to, int status, const char *text);
+/* Tells the kernel how binding ended for connection `to`: full JID, or
+ * NULL when refused. Queued before the bind result stanza itself. */
+void fx_bind(struct effects *fx, uint64_t to, const char *full_jid);
+
+/* Builds the reply skeleton for a stanza: same name, id, to/from swapped,
+ * the given type. The caller owns the result. */
+struct xnode *stanza_reply(const struct xnode *req, const char *type);
+/* Builds the RFC 6120 §8.3 error reply to req: a copy of it with
+ * type='error', to/from swapped, and <error type=...><cond/></error>. */
+struct xnode *stanza_error_reply(const struct xnode *req, enum stanza_err cond, const char *text);
+
+struct handler {
+    const char *name;
+    uint32_t wants; /* EV_BIT() of the event types it applies */
+    /* Returns a new, empty state. */
+    void *(*create)(void);
+    void (*destroy)(void *state);
+    int (*apply)(void *state, const struct event *ev, struct effects *out);
+    /* Snapshot codec; NULL for volatile handlers. decode starts from a
+     * fresh state and returns 0 or -ERR_CORRUPT. */
+    void (*encode)(const void *state, struct buf *out);
+    int (*decode)(void *state, struct rd *in);
+};
+
+#endif

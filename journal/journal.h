@@ -1,0 +1,100 @@
+/* journal: the append-only, sealed log every event goes through.
+ *
+ * Segment files under one directory hold records framed with sequence,
+ * time, type and payload; records are grouped in blocks (one block per
+ * committed batch), each LZ4-compressed and sealed with AES-256-GCM under
+ * the master key, the block header authenticated. The byte layout is in
+ * doc/formats/journal.md.
+ *
+ * Group commit, in two halves so the event loop never waits on the disk:
+ *   loop thread:   journal_append() ... journal_append(); b = journal_seal()
+ *   one worker:    journal_commit(b)   (compress, seal, write, fsync)
+ *   loop thread:   the batch's events are durable: apply them, answer.
+ * At most one batch is committed at a time; appends go on meanwhile.
+ *
+ * This interface is the seam for a second backend later (a replicated
+ * stream): append a batch, wait until durable, read from a position. */
+#ifndef STANZAD_JOURNAL_H
+#define STANZAD_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOURNAL_KEY_LEN 32
+
+enum journal_sync {
+    JOURNAL_SYNC_ALWAYS, /* fsync after every record's write: slowest, a batch is one record */
+    JOURNAL_SYNC_BATCH,  /* one fsync per batch before anyone is answered (default) */
+    JOURNAL_SYNC_NONE,   /* no fsync: the OS writes when it likes; a power cut loses acknowledged events */
+};
+
+/* Something the reader skipped or cut, reported instead of guessed. */
+typedef void (*journal_report_cb)(void *arg, const char *file, uint64_t offset, uint64_t bytes,
+                                  const char *reason);
+
+struct journal_opts {
+    const char *dir;                     /* segment directory; created if missing */
+    uint8_t key[JOURNAL_KEY_LEN];        /* master key (AES-256) */
+    enum journal_sync sync;
+    uint64_t segment_bytes_max;          /* start a new segment past this size */
+    journal_report_cb report;            /* may be NULL */
+    void *report_arg;
+};
+
+/* One record as read back. Pointers are borrowed for the callback. */
+struct jrec {
+    uint64_t seq;
+    int64_t time_us;
+    uint16_t type;
+    const uint8_t *payload;
+    size_t len;
+};
+
+struct journal;
+struct jbatch;
+
+/* Opens (or creates) the journal and checks every segment: a torn tail
+ * (a crash in mid-write) in the last segment is cut off and reported;
+ * damage anywhere else (bad tag, bad checksum, sequence gap, missing
+ * segment, wrong key) fails with a message naming file and offset in
+ * errbuf. Returns 0 and *out, or a negative code. */
+int journal_open(struct journal **out /* OUT */, const struct journal_opts *o, char *errbuf,
+                 size_t errlen);
+void journal_close(struct journal *j);
+
+/* Calls cb for every record with seq >= from, in order. cb returns 0 to
+ * go on or a negative code to stop (returned). Call before appending. */
+int journal_read(struct journal *j, uint64_t from,
+                 int (*cb)(void *arg, const struct jrec *r), void *arg, char *errbuf,
+                 size_t errlen);
+
+/* The sequence number the next append gets (1 for a new journal). */
+uint64_t journal_next_seq(const struct journal *j);
+/* The first sequence number still on disk (1 until compaction). */
+uint64_t journal_first_seq(const struct journal *j);
+
+/* Loop thread. Copies the record into the open batch and returns its
+ * sequence number. */
+uint64_t journal_append(struct journal *j, uint16_t type, int64_t time_us, const uint8_t *payload,
+                        size_t len);
+/* Loop thread. Closes the open batch and returns it (NULL when empty);
+ * later appends go to a new batch. */
+struct jbatch *journal_seal(struct journal *j);
+/* First and last sequence numbers in a batch. */
+void journal_batch_range(const struct jbatch *b, uint64_t *first /* OUT */, uint64_t *last /* OUT */);
+/* Any one thread at a time (a libuv worker). Writes the batch and syncs
+ * it per policy. Returns 0 once durable; on an I/O error (ENOSPC, EIO)
+ * it removes any partial write, returns -errno, and the journal refuses
+ * every later commit with -ERR_READONLY until reopened: the batch's
+ * events must then be refused, never acknowledged. */
+int journal_commit(struct journal *j, struct jbatch *b);
+void journal_batch_free(struct jbatch *b);
+
+/* Reads the master key from path, or creates it (32 random bytes, mode
+ * 0600) when missing. If the environment variable STANZAD_JOURNAL_KEY
+ * holds 64 hex digits, that key is used instead and no file is touched.
+ * Returns 0 or a negative code with a reason in errbuf. */
+int journal_key_load(const char *path, uint8_t key[JOURNAL_KEY_LEN] /* OUT */, char *errbuf,
+                     size_t errlen);
+
+#endif

@@ -1,0 +1,216 @@
+/* bus: see bus.h. */
+#include "kernel/bus.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernel/log.h"
+#include "kernel/mem.h"
+
+struct evlist {
+    struct event **v;
+    size_t n;
+    size_t cap;
+};
+
+struct bus {
+    uv_loop_t *loop;
+    struct journal *j;
+    struct dispatch *d;
+    struct bus_ops ops;
+    void *arg;
+    uv_prepare_t prepare; /* before the loop polls: commit what timers and closes submitted */
+    uv_check_t check;     /* right after the poll: commit what socket reads submitted */
+    uv_work_t work;
+    struct evlist open;     /* appended, not yet sealed */
+    struct evlist inflight; /* sealed, being committed */
+    struct jbatch *batch;   /* the batch being committed, or NULL */
+    int commit_rc;
+    int readonly;
+    int64_t last_time_us;
+    struct buf scratch;
+    uint64_t events, batches;
+    void (*idle_cb)(void *arg);
+    void *idle_arg;
+};
+
+static void evlist_push(struct evlist *l, struct event *ev)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = ev;
+}
+
+/* Wall-clock time, never going backwards within one run, so events'
+ * times are ordered like their sequence numbers. */
+static int64_t bus_now_us(struct bus *b)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t t = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (t < b->last_time_us)
+        t = b->last_time_us;
+    b->last_time_us = t;
+    return t;
+}
+
+void bus_submit(struct bus *b, struct event *ev)
+{
+    if (b->readonly) {
+        b->ops.refuse(b->arg, ev, -ERR_READONLY);
+        event_free(ev);
+        return;
+    }
+    ev->time_us = bus_now_us(b);
+    buf_reset(&b->scratch);
+    event_encode(ev, &b->scratch);
+    ev->seq = journal_append(b->j, (uint16_t)ev->type, ev->time_us, b->scratch.p, b->scratch.len);
+    evlist_push(&b->open, ev);
+}
+
+static void commit_work_cb(uv_work_t *w)
+{
+    struct bus *b = w->data;
+    b->commit_rc = journal_commit(b->j, b->batch);
+}
+
+static void maybe_idle(struct bus *b)
+{
+    if (bus_idle(b) && b->idle_cb)
+        b->idle_cb(b->idle_arg);
+}
+
+static void apply_batch(struct bus *b)
+{
+    struct effects fx;
+    effects_init(&fx);
+    for (size_t i = 0; i < b->inflight.n; i++) {
+        struct event *ev = b->inflight.v[i];
+        int rc = dispatch_event(b->d, ev, &fx);
+        if (rc)
+            log_error("bus: event %llu not applied: %s", (unsigned long long)ev->seq, err_str(rc));
+        b->ops.exec(b->arg, ev, &fx);
+        effects_clear(&fx);
+        event_free(ev);
+        b->events++;
+    }
+}
+
+static void refuse_batch(struct bus *b, int err)
+{
+    for (size_t i = 0; i < b->inflight.n; i++) {
+        b->ops.refuse(b->arg, b->inflight.v[i], err);
+        event_free(b->inflight.v[i]);
+    }
+}
+
+static void start_commit(struct bus *b);
+
+static void commit_done_cb(uv_work_t *w, int status)
+{
+    struct bus *b = w->data;
+    (void)status;
+    journal_batch_free(b->batch);
+    b->batch = NULL;
+    if (b->commit_rc == 0) {
+        b->batches++;
+        apply_batch(b);
+    } else {
+        if (!b->readonly)
+            log_error("journal: commit failed (%s): refusing every state change until restart",
+                      err_str(b->commit_rc));
+        b->readonly = 1;
+        refuse_batch(b, b->commit_rc);
+    }
+    b->inflight.n = 0;
+    start_commit(b);
+    maybe_idle(b);
+}
+
+/* Seals the open batch and hands it to a worker, unless one is busy. */
+static void start_commit(struct bus *b)
+{
+    if (b->batch || b->open.n == 0)
+        return;
+    if (b->readonly) {
+        struct evlist t = b->inflight;
+        b->inflight = b->open;
+        b->open = t;
+        refuse_batch(b, -ERR_READONLY);
+        b->inflight.n = 0;
+        return;
+    }
+    b->batch = journal_seal(b->j);
+    struct evlist t = b->inflight; /* swap: the open list becomes in flight */
+    b->inflight = b->open;
+    b->open = t;
+    b->open.n = 0;
+    b->work.data = b;
+    int rc = uv_queue_work(b->loop, &b->work, commit_work_cb, commit_done_cb);
+    if (rc) {
+        /* Without a worker, commit here: slower, never wrong. */
+        commit_work_cb(&b->work);
+        commit_done_cb(&b->work, 0);
+    }
+}
+
+static void prepare_cb(uv_prepare_t *h) { start_commit(h->data); }
+static void check_cb(uv_check_t *h) { start_commit(h->data); }
+
+struct bus *bus_new(uv_loop_t *loop, struct journal *j, struct dispatch *d,
+                    const struct bus_ops *ops, void *arg)
+{
+    struct bus *b = xcalloc(1, sizeof *b);
+    b->loop = loop;
+    b->j = j;
+    b->d = d;
+    b->ops = *ops;
+    b->arg = arg;
+    buf_init(&b->scratch);
+    uv_prepare_init(loop, &b->prepare);
+    b->prepare.data = b;
+    uv_prepare_start(&b->prepare, prepare_cb);
+    uv_check_init(loop, &b->check);
+    b->check.data = b;
+    uv_check_start(&b->check, check_cb);
+    return b;
+}
+
+void bus_close(struct bus *b)
+{
+    uv_prepare_stop(&b->prepare);
+    uv_close((uv_handle_t *)&b->prepare, NULL);
+    uv_check_stop(&b->check);
+    uv_close((uv_handle_t *)&b->check, NULL);
+}
+
+void bus_free(struct bus *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->open.n; i++)
+        event_free(b->open.v[i]);
+    free(b->open.v);
+    free(b->inflight.v);
+    buf_free(&b->scratch);
+    free(b);
+}
+
+int bus_idle(const struct bus *b) { return !b->batch && b->open.n == 0; }
+int bus_readonly(const struct bus *b) { return b->readonly; }
+uint64_t bus_applied_seq(const struct bus *b) { return dispatch_last_seq(b->d); }
+
+void bus_stats(const struct bus *b, uint64_t *events, uint64_t *batches)
+{
+    *events = b->events;
+    *batches = b->batches;
+}
+
+void bus_on_idle(struct bus *b, void (*cb)(void *arg), void *arg)
+{
+    b->idle_cb = cb;
+    b->idle_arg = arg;
+}

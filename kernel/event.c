@@ -1,0 +1,87 @@
+/* event: see event.h and doc/formats/event.md. */
+#include "kernel/event.h"
+
+#include <stdlib.h>
+
+#include "kernel/err.h"
+#include "kernel/mem.h"
+
+const char *ev_type_name(enum ev_type t)
+{
+    switch (t) {
+#define X(e, num, name) \
+    case e:             \
+        return name;
+        EV_TABLE(X)
+#undef X
+    default:
+        return "?";
+    }
+}
+
+struct event *event_new(enum ev_type t, enum ev_origin kind, uint64_t origin,
+                        const char *subject, struct xnode *body)
+{
+    struct event *ev = xcalloc(1, sizeof *ev);
+    ev->type = t;
+    ev->origin_kind = kind;
+    ev->origin = origin;
+    ev->subject = xstrdup(subject ? subject : "");
+    ev->body = body ? body : xml_new(ev_type_name(t), NS_EVENT);
+    return ev;
+}
+
+void event_free(struct event *ev)
+{
+    if (!ev)
+        return;
+    free(ev->subject);
+    xml_free(ev->body);
+    free(ev);
+}
+
+struct event *event_server_started(const char *domain, const char *version)
+{
+    struct event *ev = event_new(EV_SERVER_STARTED, ORIGIN_SERVER, 0, NULL, NULL);
+    xml_set_attr(ev->body, "domain", domain);
+    xml_set_attr(ev->body, "version", version);
+    return ev;
+}
+
+void event_encode(const struct event *ev, struct buf *out)
+{
+    buf_put_u8(out, EVENT_FORMAT_VERSION);
+    buf_put_varint(out, (uint64_t)ev->origin_kind);
+    buf_put_varint(out, ev->origin);
+    buf_put_str(out, ev->subject);
+    xml_encode_bin(ev->body, out);
+}
+
+struct event *event_decode(uint64_t seq, int64_t time_us, enum ev_type type, const uint8_t *p,
+                           size_t n, int *err)
+{
+    struct rd r;
+    rd_init(&r, p, n);
+    if (rd_u8(&r) != EVENT_FORMAT_VERSION) {
+        *err = r.err ? r.err : -ERR_VERSION;
+        return NULL;
+    }
+    struct event *ev = xcalloc(1, sizeof *ev);
+    ev->seq = seq;
+    ev->time_us = time_us;
+    ev->type = type;
+    ev->origin_kind = (enum ev_origin)rd_varint(&r);
+    ev->origin = rd_varint(&r);
+    ev->subject = rd_strdup(&r);
+    if (!r.err)
+        ev->body = xml_decode_bin(&r);
+    if (!r.err && rd_left(&r) != 0)
+        r.err = -ERR_CORRUPT; /* trailing bytes: the frame and payload disagree */
+    if (r.err || !ev->body || !ev->subject) {
+        *err = r.err ? r.err : -ERR_CORRUPT;
+        event_free(ev);
+        return NULL;
+    }
+    *err = 0;
+    return ev;
+}
