@@ -42,7 +42,7 @@ static void derived_cb(uv_work_t *req, int status)
     if (status || w->rc) {
         log_error("creds: deriving SCRAM keys for %s failed: %s", w->bare,
                   err_str(w->rc ? w->rc : -ERR_CRYPTO));
-        router_refuse(w->srv, ev, -ERR_CRYPTO);
+        router_refuse(w->srv, ev, w->rc ? w->rc : -ERR_CRYPTO); /* -ERR_INVAL: SASLprep refused it */
         event_free(ev);
     } else if (w->srv->stopping) {
         router_refuse(w->srv, ev, -ERR_CLOSED);

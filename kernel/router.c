@@ -78,9 +78,10 @@ void router_refuse(void *server, const struct event *ev, int err)
     if (req)
         xml_set_attr(iq, "id", req);
     xml_set_attr(iq, "type", "get");
-    struct xnode *r = stanza_error_reply(iq, err == -ERR_CRYPTO ? STANZA_INTERNAL_SERVER_ERROR
-                                                                : STANZA_RESOURCE_CONSTRAINT,
-                                         NULL);
+    enum stanza_err cond = err == -ERR_INVAL    ? STANZA_NOT_ACCEPTABLE /* e.g. a password SASLprep refuses */
+                           : err == -ERR_CRYPTO ? STANZA_INTERNAL_SERVER_ERROR
+                                                : STANZA_RESOURCE_CONSTRAINT;
+    struct xnode *r = stanza_error_reply(iq, cond, NULL);
     c2s_send_stanza(c, r);
     xml_free(r);
     xml_free(iq);

@@ -17,6 +17,9 @@ kernel/jid.o kernel/event.o"
 # libc and library functions that are pure computations on their arguments.
 allow='^(memcpy|memmove|memset|memcmp|memchr|strlen|strcmp|strncmp|strchr|strrchr|strstr|strdup|strndup|strtoul|strtoull|strtol|strtoll|free|malloc|calloc|realloc|qsort|bsearch|snprintf|vsnprintf|abort|__assert_fail|__stack_chk_fail|gmtime_r|mbedtls_base64_encode|mbedtls_base64_decode|__ubsan_.*|__asan_.*|__sanitizer_.*|_GLOBAL_OFFSET_TABLE_|__snprintf_chk|__vsnprintf_chk|__memcpy_chk|__memmove_chk|__memset_chk|__strcpy_chk|__strcat_chk|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc)$'
 
+for o in $core; do
+    [ -f "$bdir/$o" ] || { echo "purity: missing $bdir/$o" >&2; exit 1; }
+done
 defined=$(for o in $core "$@"; do
     case $o in /*|"$bdir"/*) f=$o ;; *) f=$bdir/$o ;; esac
     nm --defined-only "$f" | awk '$2 ~ /[TtDdBbRr]/ {print $3}'
