@@ -31,7 +31,7 @@ enum cfg_type { CFG_STR, CFG_UINT, CFG_ENUM, CFG_BOOL };
     X(auth_failures_per_ip, CFG_UINT, "5", "1..1000", "failed logins per IP before it is throttled") \
     X(auth_throttle_s, CFG_UINT, "60", "1..86400", "how long a throttled IP must wait")         \
     X(stanza_bytes_max, CFG_UINT, "262144", "1024..16777216", "largest stanza accepted (policy-violation past it)") \
-    X(xml_depth_max, CFG_UINT, "32", "4..256", "deepest element nesting in a stanza")          \
+    X(xml_depth_max, CFG_UINT, "32", "4..60", "deepest element nesting in a stanza (events nest it 4 deeper)")          \
     X(xml_attrs_max, CFG_UINT, "64", "4..1024", "most attributes on one element")              \
     X(sessions_max, CFG_UINT, "100000", "1..10000000", "most client connections at once")      \
     X(login_timeout_s, CFG_UINT, "60", "5..3600", "time a connection has to authenticate and bind") \

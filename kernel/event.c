@@ -70,7 +70,10 @@ struct event *event_decode(uint64_t seq, int64_t time_us, enum ev_type type, con
     ev->seq = seq;
     ev->time_us = time_us;
     ev->type = type;
-    ev->origin_kind = (enum ev_origin)rd_varint(&r);
+    uint64_t kind = rd_varint(&r);
+    if (kind > ORIGIN_S2S)
+        r.err = -ERR_CORRUPT;
+    ev->origin_kind = (enum ev_origin)kind;
     ev->origin = rd_varint(&r);
     ev->subject = rd_strdup(&r);
     if (!r.err)
