@@ -249,10 +249,19 @@ void c2s_close(struct c2s *c, enum stream_err cond, const char *text)
             send_header(c, NULL);
         struct buf b;
         buf_init(&b);
-        buf_printf(&b, "<stream:error><%s xmlns='" NS_STREAM_ERRORS "'/>", stream_err_name(cond));
-        if (text)
-            buf_printf(&b, "<text xmlns='" NS_STREAM_ERRORS "' xml:lang='en'>%s</text>", text);
+        struct xnode *e = xml_new("error", NS_STREAMS);
+        xml_add(e, stream_err_name(cond), NS_STREAM_ERRORS);
+        if (text) {
+            struct xnode *t = xml_add(e, "text", NS_STREAM_ERRORS);
+            xml_set_attr(t, "xml:lang", "en");
+            xml_add_text(t, text); /* escaped by the serialiser */
+        }
+        /* The stream's prefix is declared by our header: write it by hand. */
+        buf_puts(&b, "<stream:error>");
+        for (struct xnode *k = xml_first_elem(e); k; k = xml_next_elem(k))
+            xml_serialize(k, NS_CLIENT, &b);
         buf_puts(&b, "</stream:error>");
+        xml_free(e);
         c2s_send_raw(c, (const char *)b.p, b.len);
         buf_free(&b);
         log_info("c2s %llu %s: stream error %s%s%s", (unsigned long long)c->id, c->ip,

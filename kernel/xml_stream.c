@@ -220,7 +220,7 @@ static void open_stream(struct xml_stream *s, const char *name, const char **att
     struct xnode *hdr = make_elem(name, atts, na, 1);
     if (strcmp(hdr->ns, NS_STREAMS) != 0 || strcmp(hdr->name, "stream") != 0) {
         xml_free(hdr);
-        fail(s, STREAM_INVALID_NAMESPACE, "first element is not <stream:stream>");
+        fail(s, STREAM_INVALID_NAMESPACE, "the stream element must be stream in namespace " NS_STREAMS);
         return;
     }
     if (s->hdr_ns) {

@@ -1,0 +1,795 @@
+"""harness: shared helpers for the end-to-end tests in tests/e2e/.
+
+Each test_*.py is a script run by tests/run.sh as
+`/usr/bin/python3 tests/e2e/test_x.py` from the repository root; exit 0
+means pass. The scripts call harness.run(main) which:
+  - puts every file (server data, logs) in one temp dir, removed at exit;
+  - arms a watchdog so no script runs past RUN_TIMEOUT_S;
+  - on failure prints the traceback, every server's log and the tail of
+    slixmpp's debug log, then stops every process it started.
+
+What is here:
+  Server      one stanzad process on free loopback ports, with its stderr
+              captured to a file; start / stop (SIGTERM) / kill (SIGKILL).
+  ctl()       runs stanzactl against a server's data_dir.
+  Client      a slixmpp ClientXMPP that records what the tests look at
+              (messages, stream errors, auth failures, disconnection).
+  login(), login_fails(), register()   the slixmpp flows the tests use.
+  iq_get()    sends one IQ get and returns the result (or IqError).
+  RawStream   a plain or TLS socket speaking XMPP by hand, for checks a
+              real client library would refuse to make (stream errors).
+
+slixmpp is Debian's python3-slixmpp 1.8: use /usr/bin/python3. See
+/work/shared/TESTING.md for why registration needs force_registration and
+_always_send_everything. """
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import xml.etree.ElementTree as ET
+
+import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout
+
+__all__ = [
+    "SRCDIR", "BUILDDIR", "DOMAIN", "NS_STREAMS", "NS_STREAM_ERRORS",
+    "NS_STANZA_ERRORS", "NS_SASL", "NS_TLS", "Server", "ctl", "check",
+    "run", "Client", "login", "login_fails", "register", "iq_get",
+    "iq_error_condition", "RawStream", "StreamView", "LoginFailed",
+    "IqError", "IqTimeout", "free_port", "non_loopback_ipv4", "tmpdir", "binary",
+    "stream_header", "STEP_TIMEOUT_S",
+]
+
+SRCDIR = os.environ.get("STANZAD_SRCDIR") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILDDIR = os.path.abspath(os.environ.get("STANZAD_BUILDDIR")
+                           or os.path.join(SRCDIR, "build"))
+DOMAIN = "localhost"
+
+NS_CLIENT = "jabber:client"
+NS_STREAMS = "http://etherx.jabber.org/streams"
+NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
+NS_STANZA_ERRORS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+
+# A whole script must end within this (tests/run.sh has no timeout of its own).
+RUN_TIMEOUT_S = 58
+# Time a server gets to log "ready", and to exit after SIGTERM.
+SERVER_START_TIMEOUT_S = 15
+SERVER_STOP_TIMEOUT_S = 8
+# Default wait for any single network step.
+STEP_TIMEOUT_S = 8
+
+# Settings every test server gets unless the test overrides them. The two
+# limits are raised so that tests that log in badly on purpose, or register
+# many accounts, are not throttled (throttling is not what they test).
+BASE_SETTINGS = {
+    "domain": DOMAIN,
+    "listen_addr": "127.0.0.1",
+    "s2s_port": 0,
+    "registration": "open",
+    "log_level": "debug",
+    "auth_failures_per_ip": 1000,
+    "registration_per_ip_per_hour": 0,
+}
+
+_servers = []
+_clients = []
+_tmp_root = None
+_slix_log = None
+_cleaned = False
+
+
+def tmpdir():
+    """The script's temp root (made on first use, removed at exit)."""
+    global _tmp_root
+    if _tmp_root is None:
+        _tmp_root = tempfile.mkdtemp(prefix="stanzad-e2e-")
+    return _tmp_root
+
+
+def check(cond, what, detail=""):
+    """Asserts cond; prints what it proved when it holds."""
+    if not cond:
+        raise AssertionError(what + (": " + str(detail) if detail != "" else ""))
+    print("ok  " + what, flush=True)
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def non_loopback_ipv4():
+    """An IPv4 address of this machine that is not 127/8, or None.
+    A UDP connect sends nothing; it only picks the outgoing address."""
+    for probe in ("192.0.2.1", "10.255.255.255", "172.31.255.255", "8.8.8.8"):
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.connect((probe, 9))
+                ip = s.getsockname()[0]
+        except OSError:
+            continue
+        if ip and not ip.startswith("127.") and ip != "0.0.0.0":
+            return ip
+    return None
+
+
+def binary(name):
+    path = os.path.join(BUILDDIR, name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError("%s is not built (looked in %s; set STANZAD_BUILDDIR)" % (name, BUILDDIR))
+    return path
+
+
+# --- the server ---------------------------------------------------------------
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One stanzad. data_dir and ports stay the same across restarts, so a
+    restart finds what the previous run left. All output goes to
+    <dir>/stanzad.log (appended across restarts)."""
+
+    def __init__(self, name="stanzad", data_dir=None, **settings):
+        self.name = name
+        self.dir = os.path.join(tmpdir(), name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.data_dir = data_dir or os.path.join(self.dir, "data")
+        self.log_path = os.path.join(self.dir, "stanzad.log")
+        self.settings = dict(BASE_SETTINGS)
+        self.settings.update(settings)
+        host = self.settings["listen_addr"]
+        if "c2s_port" not in settings:
+            self.settings["c2s_port"] = free_port(host)
+        if "c2s_tls_port" not in settings:
+            port = free_port(host)
+            while port == self.settings["c2s_port"]:
+                port = free_port(host)
+            self.settings["c2s_tls_port"] = port
+        self.settings["data_dir"] = self.data_dir
+        self.proc = None
+        self.exit_code = None
+        _servers.append(self)
+
+    @property
+    def domain(self):
+        return self.settings["domain"]
+
+    @property
+    def host(self):
+        return self.settings["listen_addr"]
+
+    @property
+    def port(self):
+        return int(self.settings["c2s_port"])
+
+    @property
+    def tls_port(self):
+        return int(self.settings["c2s_tls_port"])
+
+    @property
+    def cert_path(self):
+        return os.path.join(self.data_dir, "tls", "cert.pem")
+
+    def command(self):
+        cmd = [binary("stanzad")]
+        for k, v in self.settings.items():
+            cmd += ["--set", "%s=%s" % (k, v)]
+        return cmd
+
+    def _log_size(self):
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def spawn(self):
+        """Starts the process without waiting. Returns the log offset where
+        this run's output begins."""
+        if self.proc and self.proc.poll() is None:
+            raise ServerError("%s is already running" % self.name)
+        offset = self._log_size()
+        with open(self.log_path, "ab") as f:
+            f.write(("--- %s: %s\n" % (time.strftime("%H:%M:%S"), " ".join(self.command()))).encode())
+        offset = self._log_size()
+        logf = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=logf, cwd=self.dir, start_new_session=True)
+        finally:
+            logf.close()
+        self.exit_code = None
+        return offset
+
+    def start(self, timeout=SERVER_START_TIMEOUT_S):
+        offset = self.spawn()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_text(offset)
+            if re.search(r"\bready\s*$", text, re.M):
+                return self
+            rc = self.proc.poll()
+            if rc is not None:
+                self.exit_code = rc
+                raise ServerError("%s exited with status %s before it was ready:\n%s"
+                                  % (self.name, rc, text))
+            time.sleep(0.05)
+        raise ServerError("%s did not log 'ready' within %ss" % (self.name, timeout))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=SERVER_STOP_TIMEOUT_S):
+        """SIGTERM, then SIGKILL if it does not exit in time. Returns the
+        exit status (negative: killed by that signal)."""
+        if self.proc is None:
+            return self.exit_code
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                self.note("did not exit within %ss of SIGTERM; killed" % timeout)
+        self.exit_code = self.proc.returncode
+        self.proc = None
+        return self.exit_code
+
+    def kill(self):
+        """SIGKILL now (a crash); waits for the process to be gone."""
+        if self.proc is None:
+            return self.exit_code
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        self.exit_code = self.proc.returncode
+        self.proc = None
+        return self.exit_code
+
+    def kill_now(self):
+        """SIGKILL without waiting: safe to call inside a client callback."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+
+    def note(self, line):
+        with open(self.log_path, "ab") as f:
+            f.write(("--- harness: %s\n" % line).encode())
+
+    def log_text(self, offset=0):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def addr(self, direct_tls=False):
+        return (self.host, self.tls_port if direct_tls else self.port)
+
+
+def ctl(srv_or_dir, *args, stdin=None, timeout=15):
+    """Runs stanzactl --set data_dir=... ARGS. Returns CompletedProcess
+    (text mode) and prints what ran and what came back."""
+    data_dir = srv_or_dir if isinstance(srv_or_dir, str) else srv_or_dir.data_dir
+    cmd = [binary("stanzactl"), "--set", "data_dir=%s" % data_dir] + list(args)
+    r = subprocess.run(cmd, input=stdin if stdin is not None else "", capture_output=True,
+                       text=True, timeout=timeout)
+    shown = " ".join(a if " " not in a else repr(a) for a in args)
+    print("    $ stanzactl %s -> exit %d%s%s" % (
+        shown, r.returncode,
+        ("; stdout: " + r.stdout.strip().replace("\n", " | ")) if r.stdout.strip() else "",
+        ("; stderr: " + r.stderr.strip().replace("\n", " | ")) if r.stderr.strip() else ""),
+        flush=True)
+    return r
+
+
+# --- slixmpp ------------------------------------------------------------------
+
+class LoginFailed(Exception):
+    pass
+
+
+class Client(slixmpp.ClientXMPP):
+    """A slixmpp client that records what tests check. Certificates are
+    not verified (the server's is self-signed; test_tls_required checks
+    the certificate itself)."""
+
+    def __init__(self, jid, password, mech=None):
+        super().__init__(jid, password, sasl_mech=mech)
+        self.ssl_context.check_hostname = False
+        self.ssl_context.verify_mode = ssl.CERT_NONE
+        self.whitespace_keepalive = False
+        loop = asyncio.get_running_loop()
+        self.started = loop.create_future()       # session_start
+        self.auth_failed = loop.create_future()   # SASL failure condition
+        self.gone = asyncio.Event()               # TCP connection closed
+        self.connect_error = None
+        self.messages = asyncio.Queue()
+        self.stream_errors = []                   # conditions, in order
+        self.mech_used = None
+        self.add_event_handler("session_start", self._on_start)
+        self.add_event_handler("failed_auth", self._on_failed_auth)
+        self.add_event_handler("failed_all_auth", self._on_failed_all_auth)
+        self.add_event_handler("auth_success", self._on_auth_success)
+        self.add_event_handler("disconnected", self._on_gone)
+        self.add_event_handler("connection_failed", self._on_connection_failed)
+        self.add_event_handler("stream_error", self._on_stream_error)
+        self.add_event_handler("message", self.messages.put_nowait)
+        _clients.append(self)
+
+    def _on_start(self, _):
+        if not self.started.done():
+            self.started.set_result(True)
+
+    def _on_failed_auth(self, stanza):
+        if not self.auth_failed.done():
+            self.auth_failed.set_result(stanza["condition"] or "(no condition)")
+
+    def _on_failed_all_auth(self, _):
+        if not self.auth_failed.done():
+            self.auth_failed.set_result("no usable mechanism")
+
+    def _on_auth_success(self, _):
+        self.mech_used = self["feature_mechanisms"].mech.name
+
+    def _on_gone(self, _):
+        self.gone.set()
+
+    def _on_connection_failed(self, err):
+        self.connect_error = err
+        self.cancel_connection_attempt()  # no retry loop: fail at once
+        self.gone.set()
+
+    def _on_stream_error(self, err):
+        self.stream_errors.append(err["condition"])
+
+    async def next_message(self, timeout=STEP_TIMEOUT_S):
+        return await asyncio.wait_for(self.messages.get(), timeout)
+
+    async def wait_gone(self, timeout=STEP_TIMEOUT_S):
+        await asyncio.wait_for(self.gone.wait(), timeout)
+
+    async def close(self, timeout=3):
+        """Ends the stream politely; aborts if the server does not answer."""
+        if self.gone.is_set():
+            return
+        self.disconnect(wait=timeout)
+        try:
+            await asyncio.wait_for(self.gone.wait(), timeout + 1)
+        except asyncio.TimeoutError:
+            self.abort()
+
+
+async def _wait_any(futs, timeout):
+    done, _ = await asyncio.wait([asyncio.ensure_future(f) for f in futs], timeout=timeout,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    return done
+
+
+async def _connect_and_wait(c, srv, direct_tls, timeout):
+    c.connect(srv.addr(direct_tls), use_ssl=direct_tls)
+    gone = asyncio.ensure_future(c.gone.wait())
+    try:
+        await _wait_any([c.started, c.auth_failed, gone], timeout)
+    finally:
+        gone.cancel()
+
+
+async def login(srv, jid, password, *, direct_tls=False, mech="SCRAM-SHA-256",
+                timeout=STEP_TIMEOUT_S):
+    """Logs in (STARTTLS on srv.port, or direct TLS on srv.tls_port) with
+    one SASL mechanism and waits for session_start. Returns the Client;
+    raises LoginFailed with the reason otherwise."""
+    c = Client(jid, password, mech)
+    await _connect_and_wait(c, srv, direct_tls, timeout)
+    if c.started.done():
+        return c
+    reason = ("SASL failure %s" % c.auth_failed.result() if c.auth_failed.done()
+              else "connection failed: %s" % c.connect_error if c.connect_error
+              else "stream error %s" % c.stream_errors if c.stream_errors
+              else "disconnected" if c.gone.is_set()
+              else "no session_start within %ss" % timeout)
+    c.abort()
+    raise LoginFailed("%s could not log in: %s" % (jid, reason))
+
+
+async def login_fails(srv, jid, password, *, direct_tls=False, mech="SCRAM-SHA-256",
+                      timeout=STEP_TIMEOUT_S):
+    """Expects a refused login. Returns the SASL failure condition (e.g.
+    'not-authorized'); raises AssertionError if the login succeeds or
+    ends without a SASL failure."""
+    c = Client(jid, password, mech)
+    await _connect_and_wait(c, srv, direct_tls, timeout)
+    ok = c.started.done()
+    cond = c.auth_failed.result() if c.auth_failed.done() else None
+    if ok:
+        await c.close()
+        raise AssertionError("%s logged in with password %r, which should be refused"
+                             % (jid, password))
+    c.abort()
+    if cond is None:
+        raise AssertionError("login of %s ended without a SASL failure (%s)"
+                             % (jid, c.stream_errors or c.connect_error or "timeout"))
+    return cond
+
+
+async def register(srv, user, password, *, direct_tls=False, then_login=False, on_result=None,
+                   timeout=STEP_TIMEOUT_S):
+    """In-band registration (XEP-0077) with slixmpp before login.
+    Returns (condition, form, client): condition None on success, else the
+    error condition ('conflict', ...) or 'timeout'; form is the
+    registration form the server sent (an Iq). With then_login the client
+    goes on to log in with the new account (wait on client.started);
+    otherwise it is closed. on_result(condition) runs the moment the
+    answer arrives (e.g. to crash the server right then)."""
+    c = Client("%s@%s" % (user, srv.domain), password)
+    c.register_plugin("xep_0077")
+    c["xep_0077"].force_registration = True
+    c._always_send_everything = True  # 1.8 queues stanzas until session start
+    loop = asyncio.get_running_loop()
+    answered = loop.create_future()
+    form_box = []
+
+    async def on_register(form):
+        form_box.append(form)
+        iq = c.Iq()
+        iq["type"] = "set"
+        iq["register"]["username"] = user
+        iq["register"]["password"] = password
+        try:
+            await iq.send(timeout=timeout)
+            cond = None
+        except IqError as e:
+            cond = e.iq["error"]["condition"] or "error"
+        except IqTimeout:
+            cond = "timeout"
+        if on_result:
+            on_result(cond)
+        if cond is not None or not then_login:
+            # Stop slixmpp from going on to SASL after the answer.
+            c.unregister_feature("mechanisms", c["feature_mechanisms"].order)
+        if not answered.done():
+            answered.set_result(cond)
+
+    c.add_event_handler("register", on_register)
+    c.connect(srv.addr(direct_tls), use_ssl=direct_tls)
+    gone = asyncio.ensure_future(c.gone.wait())
+    try:
+        await _wait_any([answered, gone], timeout + 2)
+    finally:
+        gone.cancel()
+    if not answered.done():
+        why = ("connection failed: %s" % c.connect_error if c.connect_error
+               else "stream error %s" % c.stream_errors if c.stream_errors
+               else "connection closed" if c.gone.is_set() else "timeout")
+        c.abort()
+        raise AssertionError("registration of %s got no answer (%s); the register "
+                             "event %s" % (user, why, "fired" if form_box else "never fired"))
+    cond = answered.result()
+    if cond is not None or not then_login:
+        await c.close()
+    return cond, (form_box[0] if form_box else None), c
+
+
+async def iq_get(client, to, payload, timeout=STEP_TIMEOUT_S):
+    """Sends <iq type='get' to=to>payload</iq> (payload: XML text).
+    Returns the result Iq; raises IqError / IqTimeout."""
+    iq = client.make_iq_get(ito=to)
+    iq.append(ET.fromstring(payload))
+    return await iq.send(timeout=timeout)
+
+
+def iq_error_condition(err):
+    return err.iq["error"]["condition"]
+
+
+# --- raw streams -------------------------------------------------------------
+
+def stream_header(to=DOMAIN, ns=NS_CLIENT, stream_ns=NS_STREAMS, version="1.0", decl=True):
+    h = "<?xml version='1.0'?>" if decl else ""
+    h += "<stream:stream xmlns='%s' xmlns:stream='%s'" % (ns, stream_ns)
+    if to is not None:
+        h += " to='%s'" % to
+    if version is not None:
+        h += " version='%s'" % version
+    return h + " xml:lang='en'>"
+
+
+class StreamView:
+    """What the server sent on one stream, parsed with a real XML parser
+    (so badly formed output from the server is itself a failure)."""
+
+    def __init__(self):
+        self.parser = ET.XMLPullParser(("start", "end"))
+        self.depth = 0
+        self.header = None      # the <stream:stream> element (attributes only)
+        self.elements = []      # completed top-level children
+        self.ended = False      # </stream:stream> seen
+        self.text = ""
+
+    def feed(self, data):
+        self.text += data
+        try:
+            self.parser.feed(data)
+            events = list(self.parser.read_events())
+        except ET.ParseError as e:
+            raise AssertionError("the server sent XML that does not parse (%s): %r"
+                                 % (e, self.text[-2000:])) from None
+        for ev, el in events:
+            if ev == "start":
+                if self.depth == 0:
+                    self.header = el
+                self.depth += 1
+            else:
+                self.depth -= 1
+                if self.depth == 1:
+                    self.elements.append(el)
+                elif self.depth == 0:
+                    self.ended = True
+
+    def find(self, tag):
+        """First top-level element with this {ns}name, or None."""
+        for el in self.elements:
+            if el.tag == tag:
+                return el
+        return None
+
+    def stream_error(self):
+        """The condition of the stream error, or None."""
+        el = self.find("{%s}error" % NS_STREAMS)
+        if el is None:
+            return None
+        for child in el:
+            if child.tag.startswith("{%s}" % NS_STREAM_ERRORS) and not child.tag.endswith("}text"):
+                return child.tag.split("}", 1)[1]
+        return "(stream error without a condition)"
+
+
+class RawStream:
+    """A blocking client socket speaking XMPP by hand. Every read has a
+    deadline. view holds the server's current stream (reset by
+    restart())."""
+
+    def __init__(self, srv, direct_tls=False, port=None, host=None, timeout=STEP_TIMEOUT_S):
+        self.host = host or srv.host
+        self.port = port or (srv.tls_port if direct_tls else srv.port)
+        self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        self.eof = False
+        self.reset_by_peer = False
+        self.view = StreamView()
+        self.tls = False
+        if direct_tls:
+            self.start_tls()
+
+    def start_tls(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=DOMAIN)
+        self.tls = True
+
+    def restart(self):
+        """A new stream is about to begin (after STARTTLS or SASL)."""
+        self.view = StreamView()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def _recv_once(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            self.eof = True
+            self.reset_by_peer = True
+            return True
+        except ssl.SSLError as e:
+            # An abrupt end of TLS counts as the end of the connection.
+            self.eof = True
+            self.reset_by_peer = "EOF" in str(e) or "UNEXPECTED" in str(e)
+            return True
+        if not data:
+            self.eof = True
+            return True
+        self.view.feed(data.decode("utf-8"))
+        return True
+
+    def wait_for(self, pred, timeout=STEP_TIMEOUT_S, what="data"):
+        """Reads until pred(view) holds; raises AssertionError on timeout
+        or if the connection ends first."""
+        deadline = time.monotonic() + timeout
+        while not pred(self.view):
+            if self.eof:
+                raise AssertionError("connection closed while waiting for %s; got: %r"
+                                     % (what, self.view.text[-2000:]))
+            if not self._recv_once(deadline):
+                raise AssertionError("no %s within %ss; got: %r"
+                                     % (what, timeout, self.view.text[-2000:]))
+        return self.view
+
+    def features(self, timeout=STEP_TIMEOUT_S):
+        """Waits for <stream:features/> and returns the element."""
+        tag = "{%s}features" % NS_STREAMS
+        self.wait_for(lambda v: v.find(tag) is not None, timeout, "stream features")
+        return self.view.find(tag)
+
+    def open(self, to=DOMAIN):
+        self.send(stream_header(to=to))
+        return self.features()
+
+    def next_element(self, timeout=STEP_TIMEOUT_S, what="an element"):
+        n = len(self.view.elements)
+        self.wait_for(lambda v: len(v.elements) > n, timeout, what)
+        return self.view.elements[n]
+
+    def read_until_closed(self, timeout=STEP_TIMEOUT_S):
+        """Reads until the server closes the TCP connection. Returns True
+        if it did within timeout (the view holds everything sent)."""
+        deadline = time.monotonic() + timeout
+        while not self.eof:
+            if not self._recv_once(deadline):
+                return False
+        return True
+
+    def starttls(self):
+        """Negotiates STARTTLS on the current plaintext stream (features
+        already read) and opens the new stream; returns its features."""
+        self.send("<starttls xmlns='%s'/>" % NS_TLS)
+        el = self.next_element(what="<proceed/>")
+        if el.tag != "{%s}proceed" % NS_TLS:
+            raise AssertionError("STARTTLS answered with %s" % el.tag)
+        self.start_tls()
+        self.restart()
+        return self.open()
+
+    def login_plain(self, user, password, resource="raw"):
+        """SASL PLAIN (TLS must be on), new stream, bind. Returns the full
+        JID the server bound."""
+        import base64
+        tok = base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
+        self.send("<auth xmlns='%s' mechanism='PLAIN'>%s</auth>" % (NS_SASL, tok))
+        el = self.next_element(what="SASL answer")
+        if el.tag != "{%s}success" % NS_SASL:
+            raise AssertionError("PLAIN login of %s failed: %s" % (user, ET.tostring(el)))
+        self.restart()
+        self.open()
+        self.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                  "<resource>%s</resource></bind></iq>" % resource)
+        el = self.next_element(what="bind result")
+        jid = el.find(".//{urn:ietf:params:xml:ns:xmpp-bind}jid")
+        if el.get("type") != "result" or jid is None:
+            raise AssertionError("bind failed: %s" % ET.tostring(el))
+        return jid.text
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# --- running a test script --------------------------------------------------
+
+def _print_diagnostics():
+    for s in _servers:
+        text = s.log_text()
+        lines = text.splitlines()
+        print("\n===== %s log (%s), last %d of %d lines =====" % (
+            s.name, s.log_path, min(len(lines), 200), len(lines)))
+        print("\n".join(lines[-200:]))
+    if _slix_log and os.path.exists(_slix_log):
+        with open(_slix_log, errors="replace") as f:
+            lines = f.read().splitlines()
+        print("\n===== slixmpp debug log, last %d of %d lines =====" % (min(len(lines), 120), len(lines)))
+        print("\n".join(lines[-120:]))
+    sys.stdout.flush()
+
+
+def _cleanup():
+    global _cleaned
+    if _cleaned:
+        return
+    _cleaned = True
+    for s in _servers:
+        try:
+            s.stop(timeout=3)
+        except Exception:
+            try:
+                s.kill()
+            except Exception:
+                pass
+    if _tmp_root:
+        shutil.rmtree(_tmp_root, ignore_errors=True)
+
+
+def _watchdog(signum, frame):
+    print("\nFAIL: watchdog: the test ran past %ss" % RUN_TIMEOUT_S, flush=True)
+    traceback.print_stack(frame)
+    _print_diagnostics()
+    for s in _servers:
+        if s.proc is not None and s.proc.poll() is None:
+            s.proc.kill()
+            try:
+                s.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                pass
+    if _tmp_root:
+        shutil.rmtree(_tmp_root, ignore_errors=True)
+    os._exit(2)
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+async def _run_async(main):
+    try:
+        await main()
+    finally:
+        for c in _clients:
+            try:
+                c.abort()
+            except Exception:
+                pass
+        await asyncio.sleep(0.05)
+
+
+def run(main, timeout=RUN_TIMEOUT_S):
+    """Runs main (a function or coroutine function) as a test script and
+    exits: 0 when it returns, 1 when it raises."""
+    global _slix_log, RUN_TIMEOUT_S
+    RUN_TIMEOUT_S = timeout
+    _slix_log = os.path.join(tmpdir(), "slixmpp.log")
+    handler = logging.FileHandler(_slix_log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.DEBUG)
+    signal.signal(signal.SIGALRM, _watchdog)
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.alarm(timeout)
+    name = os.path.basename(sys.argv[0])
+    ok = False
+    reason = ""
+    try:
+        if asyncio.iscoroutinefunction(main):
+            asyncio.run(_run_async(main))
+        else:
+            main()
+        ok = True
+    except BaseException as e:
+        reason = "%s: %s" % (type(e).__name__, e)
+        print("\nFAIL: %s" % name, flush=True)
+        traceback.print_exc(file=sys.stdout)
+        sys.stdout.flush()
+        _print_diagnostics()
+    finally:
+        signal.alarm(0)
+        _cleanup()
+    if not ok:
+        # Again at the end: tests/run.sh shows only the last lines of a log.
+        print("\nwhy it failed: %s" % (reason if len(reason) < 1500 else reason[:1500] + "..."))
+    print("%s: %s" % (name, "PASS" if ok else "FAIL"), flush=True)
+    sys.exit(0 if ok else 1)
