@@ -232,6 +232,8 @@ static void c2s_teardown(struct c2s *c)
         uv_close((uv_handle_t *)&c->tcp, handle_closed_cb);
 }
 
+static void linger_expired_cb(uv_timer_t *t) { c2s_teardown(t->data); }
+
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
     struct c2s *c = req->data;
@@ -275,6 +277,9 @@ void c2s_close(struct c2s *c, enum stream_err cond, const char *text)
     }
     c->closing = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
+    /* A peer that does not read would hold the shutdown forever. */
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, linger_expired_cb, C2S_LINGER_MS, 0);
     uv_shutdown_t *req = xmalloc(sizeof *req);
     req->data = c;
     if (uv_is_closing((uv_handle_t *)&c->tcp) ||

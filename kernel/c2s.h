@@ -30,6 +30,8 @@
 /* Ciphertext or plaintext waiting for the socket; past it the client is
  * not reading and is disconnected (resource-constraint). */
 #define C2S_OUTBUF_MAX (4u << 20)
+/* How long a closing stream may take to flush its last bytes. */
+#define C2S_LINGER_MS 5000
 /* SASL failures on one stream before it is closed (RFC 6120 §6.4.5
  * allows a reasonable number of retries). */
 #define C2S_SASL_TRIES_MAX 3
