@@ -18,12 +18,24 @@ What is here:
   iq_get()    sends one IQ get and returns the result (or IqError).
   RawStream   a plain or TLS socket speaking XMPP by hand, for checks a
               real client library would refuse to make (stream errors).
+  raw_exchange()   one direct-TLS raw stream: features, then one answer
+              per request; optionally run inside a network namespace.
+  test_netns()     a throw-away network namespace joined to this host by
+              a veth pair, for tests that need a non-loopback client.
+
+Network rule: tests use only loopback addresses, or addresses on the veth
+pair that test_netns() itself creates; never any other address of the
+machine.
 
 slixmpp is Debian's python3-slixmpp 1.8: use /usr/bin/python3. See
 /work/shared/TESTING.md for why registration needs force_registration and
 _always_send_everything. """
 
 import asyncio
+import collections
+import contextlib
+import ipaddress
+import json
 import logging
 import os
 import re
@@ -46,8 +58,9 @@ __all__ = [
     "NS_STANZA_ERRORS", "NS_SASL", "NS_TLS", "Server", "ctl", "check",
     "run", "Client", "login", "login_fails", "register", "iq_get",
     "iq_error_condition", "RawStream", "StreamView", "LoginFailed",
-    "IqError", "IqTimeout", "free_port", "non_loopback_ipv4", "tmpdir", "binary",
-    "stream_header", "STEP_TIMEOUT_S",
+    "IqError", "IqTimeout", "free_port", "tmpdir", "binary",
+    "stream_header", "STEP_TIMEOUT_S", "raw_exchange", "test_netns", "Netns",
+    "NetnsUnavailable",
 ]
 
 SRCDIR = os.environ.get("STANZAD_SRCDIR") or os.path.dirname(
@@ -89,6 +102,8 @@ _clients = []
 _tmp_root = None
 _slix_log = None
 _cleaned = False
+_netns_made = []    # [namespace or None, host veth or None]: what exists
+_children = []      # Popen of clients running inside a namespace
 
 
 def tmpdir():
@@ -110,21 +125,6 @@ def free_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def non_loopback_ipv4():
-    """An IPv4 address of this machine that is not 127/8, or None.
-    A UDP connect sends nothing; it only picks the outgoing address."""
-    for probe in ("192.0.2.1", "10.255.255.255", "172.31.255.255", "8.8.8.8"):
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.connect((probe, 9))
-                ip = s.getsockname()[0]
-        except OSError:
-            continue
-        if ip and not ip.startswith("127.") and ip != "0.0.0.0":
-            return ip
-    return None
 
 
 def binary(name):
@@ -691,6 +691,224 @@ class RawStream:
             pass
 
 
+# --- raw exchanges, and a client in its own network namespace ---------------
+
+# Addresses for test_netns(): one /30 out of this private /16, on the veth
+# pair the test creates and nowhere else.
+NETNS_NET_PREFIX = "10.213."
+NETNS_NAME_PREFIX = "stanzad-t"
+# Bound on each `ip` command, and on the veth link coming up.
+IP_CMD_TIMEOUT_S = 10
+NETNS_LINK_UP_TIMEOUT_S = 5
+# Extra time a namespaced client gets on top of its network steps (the
+# start of a python that imports slixmpp).
+NETNS_CHILD_SLACK_S = 10
+
+Exchange = collections.namedtuple("Exchange", "local_ip features answers")
+Netns = collections.namedtuple("Netns", "host_ip name ns_ip")
+
+
+class NetnsUnavailable(Exception):
+    """This machine cannot give the test a network namespace (not root,
+    no iproute2, no permission, no veth). Tests print 'skip:' on it."""
+
+
+def _exchange_here(host, port, sends, timeout=STEP_TIMEOUT_S):
+    """raw_exchange() in this process; returns plain data (XML text) so a
+    namespaced child can print it as JSON."""
+    s = RawStream(None, direct_tls=True, host=host, port=port, timeout=timeout)
+    try:
+        out = {"local_ip": s.sock.getsockname()[0],
+               "features": ET.tostring(s.open(), encoding="unicode"), "answers": []}
+        for data, what in sends:
+            s.send(data)
+            el = s.next_element(timeout, what)
+            out["answers"].append(ET.tostring(el, encoding="unicode"))
+        return out
+    finally:
+        s.close()
+
+
+# What runs inside the namespace: this harness's own _exchange_here, with
+# arguments and result as JSON (argv[1] in, one line on stdout out).
+_NETNS_CHILD = """import json, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, %r)
+import harness
+print(json.dumps(harness._exchange_here(**json.loads(sys.argv[1]))), flush=True)
+""" % os.path.dirname(os.path.abspath(__file__))
+
+
+def _exchange_in_netns(ns, host, port, sends, timeout):
+    args = json.dumps({"host": host, "port": port, "sends": sends, "timeout": timeout})
+    cmd = [_ip_binary(), "netns", "exec", ns, "/usr/bin/python3", "-B", "-c", _NETNS_CHILD, args]
+    limit = timeout * (len(sends) + 2) + NETNS_CHILD_SLACK_S
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    _children.append(p)
+    try:
+        out, err = p.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError("the client in namespace %s did not finish within %ss; "
+                             "stderr: %s" % (ns, limit, err.strip()[-1500:])) from None
+    finally:
+        _children.remove(p)
+    if p.returncode != 0:
+        raise AssertionError("the client in namespace %s failed (exit %d): %s"
+                             % (ns, p.returncode, err.strip()[-1500:]))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def raw_exchange(host, port, sends, netns=None, timeout=STEP_TIMEOUT_S):
+    """Opens a direct-TLS raw stream to host:port (certificate not
+    checked), reads the stream features, then for each (xml, what) in
+    sends sends xml and reads the next top-level element (what names it
+    in a timeout message). With netns the client runs inside that network
+    namespace (`ip netns exec`). Returns Exchange(local_ip, features,
+    answers): the client's own address and Elements."""
+    sends = [list(x) for x in sends]
+    if netns is None:
+        r = _exchange_here(host, port, sends, timeout)
+    else:
+        r = _exchange_in_netns(netns, host, port, sends, timeout)
+    return Exchange(r["local_ip"], ET.fromstring(r["features"]),
+                    [ET.fromstring(a) for a in r["answers"]])
+
+
+def _ip_binary():
+    path = shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    if path is None:
+        raise NetnsUnavailable("iproute2 ('ip') is not installed")
+    return path
+
+
+def _ip(*args, ns=None, check_rc=True):
+    """Runs `ip ARGS` (inside ns if given). Returns CompletedProcess;
+    raises RuntimeError with ip's message when it fails and check_rc."""
+    cmd = [_ip_binary()] + (["-n", ns] if ns else []) + list(args)
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=IP_CMD_TIMEOUT_S)
+    if check_rc and r.returncode != 0:
+        raise RuntimeError("`%s` failed (exit %d): %s"
+                           % (" ".join(cmd), r.returncode, r.stderr.strip()))
+    return r
+
+
+# Messages of `ip` that mean the machine, not the test, is at fault.
+_NETNS_ENV_ERRORS = ("Operation not permitted", "Permission denied",
+                     "Unknown device type", "not supported", "Not supported")
+
+
+def _ip_or_unavailable(*args):
+    try:
+        _ip(*args)
+    except RuntimeError as e:
+        if any(m in str(e) for m in _NETNS_ENV_ERRORS):
+            raise NetnsUnavailable(str(e)) from None
+        raise
+
+
+def _used_ipv4_networks():
+    """Every IPv4 network this machine has an address or a route in
+    (default routes left out): a test subnet must overlap none."""
+    nets = []
+    lines = (_ip("-4", "-o", "addr", "show").stdout.splitlines()
+             + _ip("-4", "route", "show", "table", "all").stdout.splitlines())
+    for line in lines:
+        toks = line.split()
+        cands = toks[3:4] if " inet " in line else toks[:2]
+        for tok in cands:
+            try:
+                nets.append(ipaddress.ip_network(tok, strict=False))
+                break
+            except ValueError:
+                continue
+    return nets
+
+
+def _pick_test_subnet(seed):
+    """A /30 in NETNS_NET_PREFIX that overlaps nothing on this machine,
+    starting at the seed (the pid) so parallel runs tend to differ."""
+    used = _used_ipv4_networks()
+    for k in range(250):
+        net = ipaddress.ip_network("%s%d.0/30" % (NETNS_NET_PREFIX, (seed + k) % 250))
+        if not any(net.overlaps(u) for u in used):
+            return net
+    raise RuntimeError("no free /30 left in %s0.0/16" % NETNS_NET_PREFIX)
+
+
+def _netns_delete(made):
+    """Deletes what made ([namespace, host veth], from _netns_made) says
+    this script created, and only that: the namespace (which takes the
+    veth peer inside it along), then the host end if it is still there.
+    Never raises."""
+    ns, host_if = made
+    try:
+        if ns is not None:
+            _ip("netns", "del", ns, check_rc=False)
+        if host_if is not None and _ip("link", "show", "dev", host_if,
+                                       check_rc=False).returncode == 0:
+            _ip("link", "del", "dev", host_if, check_rc=False)
+    except Exception:
+        pass
+    _netns_made[:] = [m for m in _netns_made if m is not made]
+
+
+def _wait_link_up(host_if):
+    deadline = time.monotonic() + NETNS_LINK_UP_TIMEOUT_S
+    while "LOWER_UP" not in _ip("-o", "link", "show", "dev", host_if).stdout:
+        if time.monotonic() > deadline:
+            raise RuntimeError("veth %s has no carrier after %ss"
+                               % (host_if, NETNS_LINK_UP_TIMEOUT_S))
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def test_netns():
+    """A network namespace "stanzad-t<pid>" joined to this host by a veth
+    pair with a private /30: .1 on the host end, .2 inside. Yields
+    Netns(host_ip, name, ns_ip); a server listening on host_ip sees a
+    client run with raw_exchange(netns=name) come from ns_ip, a
+    non-loopback address that exists only on that pair. Everything is
+    deleted at exit, also on errors (and by the watchdog). Raises
+    NetnsUnavailable when the machine cannot do this (not root, no `ip`,
+    no permission)."""
+    if os.geteuid() != 0:
+        raise NetnsUnavailable("not root (network namespaces need CAP_NET_ADMIN)")
+    _ip_binary()
+    pid = os.getpid()
+    ns = "%s%d" % (NETNS_NAME_PREFIX, pid)
+    host_if, peer_if = "stzt%dh" % pid, "stzt%dn" % pid   # <= 12 chars < IFNAMSIZ
+    assert len(host_if) < 16 and len(peer_if) < 16
+    made = [None, None]
+    _netns_made.append(made)
+    try:
+        # Recorded only once created: a clash with an existing name must
+        # not make the cleanup delete what someone else made.
+        _ip_or_unavailable("netns", "add", ns)
+        made[0] = ns
+        _ip_or_unavailable("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+        made[1] = host_if
+        _ip("link", "set", peer_if, "netns", ns)
+        net = _pick_test_subnet(pid)
+        host_ip, ns_ip = str(net.network_address + 1), str(net.network_address + 2)
+        _ip("addr", "add", "%s/30" % host_ip, "dev", host_if)
+        _ip("addr", "add", "%s/30" % ns_ip, "dev", peer_if, ns=ns)
+        _ip("link", "set", "lo", "up", ns=ns)
+        _ip("link", "set", peer_if, "up", ns=ns)
+        _ip("link", "set", host_if, "up")
+        _wait_link_up(host_if)
+        print("    netns %s: host %s on %s, namespace %s on %s"
+              % (ns, host_ip, host_if, ns_ip, peer_if), flush=True)
+        yield Netns(host_ip, ns, ns_ip)
+    finally:
+        for p in list(_children):
+            p.kill()
+        _netns_delete(made)
+
+
 # --- running a test script --------------------------------------------------
 
 def _print_diagnostics():
@@ -708,11 +926,22 @@ def _print_diagnostics():
     sys.stdout.flush()
 
 
+def _netns_cleanup():
+    for p in list(_children):
+        try:
+            p.kill()
+        except Exception:
+            pass
+    for made in list(_netns_made):
+        _netns_delete(made)
+
+
 def _cleanup():
     global _cleaned
     if _cleaned:
         return
     _cleaned = True
+    _netns_cleanup()
     for s in _servers:
         try:
             s.stop(timeout=3)
@@ -736,6 +965,7 @@ def _watchdog(signum, frame):
                 s.proc.wait(3)
             except subprocess.TimeoutExpired:
                 pass
+    _netns_cleanup()
     if _tmp_root:
         shutil.rmtree(_tmp_root, ignore_errors=True)
     os._exit(2)
