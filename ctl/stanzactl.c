@@ -126,12 +126,16 @@ static void check_jid(const char *s)
     }
 }
 
+static struct config cfg;
+
+static void free_config(void) { config_free(&cfg); }
+
 int main(int argc, char **argv)
 {
-    struct config cfg;
     char err[1024];
     int rest;
     config_defaults(&cfg);
+    atexit(free_config); /* every exit path, including usage errors */
     if (config_from_args(&cfg, argc, argv, &rest, err, sizeof err) ||
         config_finish(&cfg, err, sizeof err)) {
         fprintf(stderr, "stanzactl: %s\n", err);

@@ -4,8 +4,8 @@
  *   stanzad --check-config FILE [--set ...]          validate and exit
  *   stanzad --print-config [--config FILE] [--set ...]
  *   stanzad --version | --help */
-#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernel/config.h"
@@ -22,9 +22,12 @@ static void usage(FILE *f)
           f);
 }
 
+static struct config cfg;
+
+static void free_config(void) { config_free(&cfg); }
+
 int main(int argc, char **argv)
 {
-    struct config cfg;
     char err[1024] = "";
     int check = 0, print = 0;
     /* --check-config FILE is --config FILE that stops after validating. */
@@ -35,6 +38,7 @@ int main(int argc, char **argv)
         }
     }
     config_defaults(&cfg);
+    atexit(free_config); /* every exit path */
     int rest = 0;
     int rc = config_from_args(&cfg, argc, argv, &rest, err, sizeof err);
     for (int i = 1; rc == 0 && i < rest; i++) {
@@ -60,15 +64,11 @@ int main(int argc, char **argv)
     }
     if (check) {
         printf("configuration ok\n");
-        config_free(&cfg);
         return 0;
     }
     if (print) {
         config_print(&cfg, stdout);
-        config_free(&cfg);
         return 0;
     }
-    rc = server_run(&cfg);
-    config_free(&cfg);
-    return rc;
+    return server_run(&cfg);
 }
