@@ -10,7 +10,13 @@
  * the batch it was given and the write state (fd, segment, commit_seq,
  * readonly). The two sets of fields never overlap, so the halves need no
  * lock. journal_open/read/close run on the loop thread with no commit in
- * flight. */
+ * flight. journal_compact (loop thread) may overlap a commit: they share
+ * only the segment list (segs, nsegs, nsegs_done), which segs_lock
+ * guards. Compaction unlinks only segments before the newest one that
+ * holds a committed record (nsegs_done - 1), and a commit writes only
+ * that one or a newer one, so no file is ever written and removed at
+ * once, and a commit that fails and removes the segment it started can
+ * never leave the journal without its newest record. */
 #include "journal/journal.h"
 
 #include <assert.h>
@@ -20,6 +26,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <mbedtls/platform_util.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +62,13 @@ struct journal {
     enum journal_sync sync;
     uint64_t seg_max;
     journal_report_cb report;
+    journal_segment_cb segment;
     void *report_arg;
-    uint64_t first_seq;
+    int ro;            /* opened read-only: nothing on disk changes */
+    uint64_t tail_seg; /* ro and a torn tail left in place: reads of segment */
+    uint64_t tail_len; /*   tail_seg stop at tail_len bytes (0: no such tail) */
     /* Loop thread. */
+    uint64_t first_seq;
     uint64_t next_seq;
     struct jbatch *open;
     struct block_work rw; /* open and read */
@@ -71,9 +82,13 @@ struct journal {
     struct seg_key seg_key;
     struct block_work cw;
     struct buf out;
-    /* Segments on disk, by first seq (open fills, commit appends). */
+    /* Segments on disk, by first seq (open fills, commit appends, compact
+     * removes from the front). segs[0..nsegs_done) hold a committed
+     * record; later ones are being started by a commit in flight. Open
+     * and close use them alone; commit and compact under segs_lock. */
+    pthread_mutex_t segs_lock;
     uint64_t *segs;
-    size_t nsegs, segs_cap;
+    size_t nsegs, nsegs_done, segs_cap;
 };
 
 /* ---- small helpers ---- */
@@ -119,14 +134,17 @@ static uint64_t seg_name_parse(const char *name)
     return v;
 }
 
+/* Commit side: appends a segment just started (under segs_lock). */
 static void segs_push(struct journal *j, uint64_t first_seq)
 {
+    pthread_mutex_lock(&j->segs_lock);
     if (j->nsegs == j->segs_cap) {
         j->segs_cap = j->segs_cap ? j->segs_cap * 2 : 16;
         j->segs = xrealloc(j->segs, j->segs_cap * sizeof *j->segs);
     }
     assert(j->nsegs == 0 || j->segs[j->nsegs - 1] < first_seq);
     j->segs[j->nsegs++] = first_seq;
+    pthread_mutex_unlock(&j->segs_lock);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -349,6 +367,13 @@ static int seg_remove_last(struct journal *j, const char *path, uint64_t size, c
                            char *errbuf, size_t errlen)
 {
     char name[SEG_NAME_LEN + 1], reason[256];
+    if (j->ro) {
+        j->nsegs--; /* not read; the next read-write open removes it */
+        snprintf(reason, sizeof reason, "torn tail: %s; the segment holds no complete block (left "
+                 "in place: opened read-only; the next start removes it)", why);
+        report(j, path, 0, size, reason);
+        return 0;
+    }
     seg_name(j->segs[j->nsegs - 1], name);
     if (unlinkat(j->dir_fd, name, 0) != 0 || sync_full(j->dir_fd) != 0)
         return fail(errbuf, errlen, -errno, "journal: %s: cannot remove empty segment: %s", path,
@@ -365,6 +390,14 @@ static int seg_cut(struct journal *j, const char *path, uint64_t off, uint64_t s
                    const char *why, char *errbuf, size_t errlen)
 {
     char name[SEG_NAME_LEN + 1], reason[256];
+    if (j->ro) {
+        j->tail_seg = j->segs[j->nsegs - 1];
+        j->tail_len = off;
+        snprintf(reason, sizeof reason, "torn tail: %s (left in place: opened read-only; the "
+                 "next start cuts it)", why);
+        report(j, path, off, size - off, reason);
+        return 0;
+    }
     seg_name(j->segs[j->nsegs - 1], name);
     int fd = openat(j->dir_fd, name, O_WRONLY | O_CLOEXEC);
     int rc = fd < 0 ? -errno : 0;
@@ -380,6 +413,24 @@ static int seg_cut(struct journal *j, const char *path, uint64_t off, uint64_t s
     snprintf(reason, sizeof reason, "torn tail: %s", why);
     report(j, path, off, size - off, reason);
     return 0;
+}
+
+/* Tells opts->segment about segment `first`, checked up to c->off. */
+static void seg_announce(const struct journal *j, const char *path, uint64_t first,
+                         const struct cursor *c)
+{
+    if (!j->segment)
+        return;
+    assert(c->expect >= first);
+    struct journal_segment info = {
+        .file = path,
+        .first_seq = first,
+        .last_seq = c->expect - 1,
+        .records = c->expect - first,
+        .blocks = c->index,
+        .bytes = c->off,
+    };
+    j->segment(j->report_arg, &info);
 }
 
 /* Verifies segment i; *expect is the seq it must start at and becomes
@@ -403,12 +454,15 @@ static int seg_scan(struct journal *j, size_t i, uint64_t *expect, char *errbuf,
     } else if (rc && c.index > 0) {
         rc = seg_cut(j, path, c.off, c.size, c.why, errbuf, errlen);
         *expect = c.expect;
+        if (rc == 0)
+            seg_announce(j, path, j->segs[i], &c);
     } else if (rc || (last && c.index == 0)) {
         /* No block survives: removing the file loses no record, and the
          * name is free for the segment the next commit starts. */
         rc = seg_remove_last(j, path, c.size, rc ? c.why : "segment has no block", errbuf, errlen);
     } else {
         *expect = c.expect;
+        seg_announce(j, path, j->segs[i], &c);
     }
     cur_close(&c);
     return rc;
@@ -432,16 +486,21 @@ static int mkdir_p(const char *dir)
     return rc;
 }
 
-/* Creates the directory, opens it and takes the lock. */
+/* Creates the directory (unless read-only), opens it and takes the lock.
+ * Read-only, a missing LOCK is not made: no process has that journal
+ * open, so there is nothing to exclude. */
 static int dir_prepare(struct journal *j, char *errbuf, size_t errlen)
 {
-    int rc = mkdir_p(j->dir);
+    int rc = j->ro ? 0 : mkdir_p(j->dir);
     if (rc)
         return fail(errbuf, errlen, rc, "journal: cannot create %s: %s", j->dir, err_str(rc));
     j->dir_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dir_fd < 0)
         return fail(errbuf, errlen, -errno, "journal: cannot open %s: %s", j->dir, strerror(errno));
-    j->lock_fd = openat(j->dir_fd, LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    j->lock_fd = j->ro ? openat(j->dir_fd, LOCK_NAME, O_RDONLY | O_CLOEXEC)
+                       : openat(j->dir_fd, LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (j->lock_fd < 0 && j->ro && errno == ENOENT)
+        return 0;
     if (j->lock_fd < 0)
         return fail(errbuf, errlen, -errno, "journal: %s/%s: %s", j->dir, LOCK_NAME,
                     strerror(errno));
@@ -496,7 +555,10 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
     j->sync = o->sync;
     j->seg_max = o->segment_bytes_max ? o->segment_bytes_max : SEGMENT_BYTES_DEFAULT;
     j->report = o->report;
+    j->segment = o->segment;
     j->report_arg = o->report_arg;
+    j->ro = j->readonly = o->readonly != 0;
+    pthread_mutex_init(&j->segs_lock, NULL);
     block_work_init(&j->rw);
     block_work_init(&j->cw);
     buf_init(&j->out);
@@ -512,6 +574,7 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
     }
     j->first_seq = j->nsegs ? j->segs[0] : expect;
     j->next_seq = j->commit_seq = expect;
+    j->nsegs_done = j->nsegs; /* open removed (read-only: dropped) a last one without a block */
     *out = j;
     return 0;
 }
@@ -535,6 +598,7 @@ void journal_close(struct journal *j)
     block_work_free(&j->cw);
     buf_free(&j->out);
     mbedtls_platform_zeroize(j->key, sizeof j->key);
+    pthread_mutex_destroy(&j->segs_lock);
     free(j->segs);
     free(j->dir);
     free(j);
@@ -558,6 +622,8 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
         struct cursor c;
         seg_path(j, j->segs[i], path, sizeof path);
         int rc = cur_open(j, &c, path, j->segs[i]);
+        if (rc == 0 && j->tail_len && j->segs[i] == j->tail_seg && c.size > j->tail_len)
+            c.size = j->tail_len; /* read-only: stop before the torn tail left in place */
         while (rc == 0 && c.off < c.size)
             rc = cur_block(&c, &j->rw, from, 1, cb, arg);
         if (rc == 0 && c.expect != end)
@@ -569,6 +635,74 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
             return rc;
     }
     return 0;
+}
+
+/* ---- compaction ---- */
+
+/* How many segments from the front compaction may remove for upto_seq:
+ * those whose successor starts at or below upto_seq + 1, all before the
+ * newest segment holding a committed record. Under segs_lock. */
+static size_t compact_count(const struct journal *j, uint64_t upto_seq)
+{
+    size_t n = 0;
+    while (n + 1 < j->nsegs_done && j->segs[n + 1] - 1 <= upto_seq && n < INT_MAX)
+        n++;
+    return n;
+}
+
+/* Unlinks segment `first` and reports it. */
+static int compact_one(struct journal *j, uint64_t first, uint64_t next, char *errbuf,
+                       size_t errlen)
+{
+    char name[SEG_NAME_LEN + 1], path[PATH_MAX], reason[160];
+    struct stat st;
+    seg_name(first, name);
+    seg_path(j, first, path, sizeof path);
+    uint64_t size = fstatat(j->dir_fd, name, &st, 0) == 0 ? (uint64_t)st.st_size : 0;
+    if (unlinkat(j->dir_fd, name, 0) != 0)
+        return fail(errbuf, errlen, -errno, "journal: %s: cannot remove compacted segment: %s",
+                    path, strerror(errno));
+    snprintf(reason, sizeof reason, "compacted: seqs %" PRIu64 "..%" PRIu64 " are covered; "
+             "segment removed", first, next - 1);
+    report(j, path, 0, size, reason);
+    return 0;
+}
+
+int journal_compact(struct journal *j, uint64_t upto_seq, char *errbuf, size_t errlen)
+{
+    if (j->ro)
+        return fail(errbuf, errlen, -ERR_READONLY, "journal: %s: opened read-only, nothing is "
+                    "compacted", j->dir);
+    pthread_mutex_lock(&j->segs_lock);
+    size_t n = compact_count(j, upto_seq);
+    /* segs[0..n] cannot move while unlocked: a commit only appends, or
+     * removes a segment past nsegs_done that it started itself. */
+    uint64_t *gone = n ? xmalloc((n + 1) * sizeof *gone) : NULL;
+    if (n)
+        memcpy(gone, j->segs, (n + 1) * sizeof *gone);
+    pthread_mutex_unlock(&j->segs_lock);
+    if (n == 0)
+        return 0;
+    size_t done = 0;
+    int rc = 0;
+    while (done < n && rc == 0) {
+        rc = compact_one(j, gone[done], gone[done + 1], errbuf, errlen);
+        done += rc == 0;
+    }
+    pthread_mutex_lock(&j->segs_lock);
+    assert(j->nsegs_done > done);
+    assert(j->segs[0] == gone[0]);
+    memmove(j->segs, j->segs + done, (j->nsegs - done) * sizeof *j->segs);
+    j->nsegs -= done;
+    j->nsegs_done -= done;
+    j->first_seq = j->segs[0];
+    pthread_mutex_unlock(&j->segs_lock);
+    free(gone);
+    int src = done ? sync_full(j->dir_fd) : 0;
+    if (src && rc == 0)
+        rc = fail(errbuf, errlen, src, "journal: %s: cannot sync the directory after "
+                  "compaction: %s", j->dir, err_str(src));
+    return rc ? rc : (int)done;
 }
 
 uint64_t journal_next_seq(const struct journal *j) { return j->next_seq; }
@@ -735,7 +869,10 @@ static void commit_undo(struct journal *j, uint64_t undo_len, int created)
         seg_leave(j);
         (void)unlinkat(j->dir_fd, name, 0);
         (void)fsync(j->dir_fd);
+        pthread_mutex_lock(&j->segs_lock);
+        assert(j->nsegs > j->nsegs_done); /* compaction never removed it */
         j->nsegs--;
+        pthread_mutex_unlock(&j->segs_lock);
         return;
     }
     if (ftruncate(j->fd, (off_t)undo_len) == 0)
@@ -767,5 +904,8 @@ int journal_commit(struct journal *j, struct jbatch *b)
         return rc;
     }
     j->commit_seq += b->count;
+    pthread_mutex_lock(&j->segs_lock);
+    j->nsegs_done = j->nsegs; /* the newest segment now holds a record */
+    pthread_mutex_unlock(&j->segs_lock);
     return 0;
 }

@@ -12,6 +12,10 @@
  *   loop thread:   the batch's events are durable: apply them, answer.
  * At most one batch is committed at a time; appends go on meanwhile.
  *
+ * Compaction (journal_compact) runs on the loop thread and may overlap a
+ * commit: the commit writes only the newest segment, which compaction
+ * never removes; the list of segments they share is behind a mutex.
+ *
  * This interface is the seam for a second backend later (a replicated
  * stream): append a batch, wait until durable, read from a position. */
 #ifndef STANZAD_JOURNAL_H
@@ -32,13 +36,31 @@ enum journal_sync {
 typedef void (*journal_report_cb)(void *arg, const char *file, uint64_t offset, uint64_t bytes,
                                   const char *reason);
 
+/* One segment as journal_open found it, once checked (for `stanzactl
+ * journal verify`). Pointers are borrowed for the callback. */
+struct journal_segment {
+    const char *file;
+    uint64_t first_seq;
+    uint64_t last_seq; /* first_seq + records - 1 */
+    uint64_t records;  /* 0 only in a header-only segment that is not the newest */
+    uint64_t blocks;
+    uint64_t bytes;    /* header and whole blocks; a torn tail after them is reported apart */
+};
+typedef void (*journal_segment_cb)(void *arg, const struct journal_segment *s);
+
 struct journal_opts {
     const char *dir;                     /* segment directory; created if missing */
     uint8_t key[JOURNAL_KEY_LEN];        /* master key (AES-256) */
     enum journal_sync sync;
     uint64_t segment_bytes_max;          /* start a new segment past this size */
     journal_report_cb report;            /* may be NULL */
-    void *report_arg;
+    void *report_arg;                    /* passed to report and segment */
+    journal_segment_cb segment;          /* may be NULL: called by open for each good segment */
+    /* Opens without changing anything on disk (offline tools): the
+     * directory must exist, a torn tail is reported but neither cut nor
+     * removed (reads stop before it), and journal_commit and
+     * journal_compact refuse with -ERR_READONLY. */
+    int readonly;
 };
 
 /* One record as read back. Pointers are borrowed for the callback. */
@@ -54,7 +76,8 @@ struct journal;
 struct jbatch;
 
 /* Opens (or creates) the journal and checks every segment: a torn tail
- * (a crash in mid-write) in the last segment is cut off and reported;
+ * (a crash in mid-write) in the last segment is cut off and reported
+ * (with o->readonly: only reported);
  * damage anywhere else (bad tag, bad checksum, sequence gap, missing
  * segment, wrong key) fails with a message naming file and offset in
  * errbuf. Returns 0 and *out, or a negative code. */
@@ -68,9 +91,23 @@ int journal_read(struct journal *j, uint64_t from,
                  int (*cb)(void *arg, const struct jrec *r), void *arg, char *errbuf,
                  size_t errlen);
 
+/* Loop thread; may overlap a journal_commit on a worker. Deletes, oldest
+ * first, every segment whose records all have seq <= upto_seq (the next
+ * segment starts at or below upto_seq + 1), but never the newest segment
+ * that holds a committed record, nor any segment after it: the next
+ * sequence number stays readable from the journal. Then fsyncs the
+ * directory and moves journal_first_seq() up. Each deletion is reported
+ * through opts->report (offset 0, the file's bytes). Returns the number
+ * of segments removed (0: nothing to do), or a negative code with errbuf
+ * set (the segments removed before the failure stay removed and
+ * journal_first_seq() says so). Blocks for the unlinks and one directory
+ * fsync. */
+int journal_compact(struct journal *j, uint64_t upto_seq, char *errbuf, size_t errlen);
+
 /* The sequence number the next append gets (1 for a new journal). */
 uint64_t journal_next_seq(const struct journal *j);
-/* The first sequence number still on disk (1 until compaction). */
+/* The first sequence number still on disk (1 until compaction). Loop
+ * thread. */
 uint64_t journal_first_seq(const struct journal *j);
 
 /* Loop thread. Copies the record into the open batch and returns its

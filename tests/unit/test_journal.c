@@ -3,7 +3,9 @@
  * Grouped by failure kind, as in SQLite's test suite: journal (round
  * trips), journal_crash (torn tails a crash leaves), journal_corrupt
  * (damage that must stop the open), journal_fault (I/O errors in commit),
- * journal_key, and a throughput printout. The damage helpers work on the
+ * journal_key, journal_compact (removing covered segments, also while a
+ * commit runs on another thread), journal_readonly (the open the offline
+ * tools use), and a throughput printout. The damage helpers work on the
  * files with the offsets of doc/formats/journal.md, independently of the
  * reader. I/O errors are real: RLIMIT_FSIZE makes the kernel fail a write
  * with EFBIG, so no test hook is compiled into the journal. */
@@ -13,7 +15,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1201,6 +1205,312 @@ START_TEST(test_failed_segment_creation_leaves_no_segment)
 }
 END_TEST
 
+/* ---- journal_compact: removing what a snapshot covers ---- */
+
+/* n commits of 4 records each with segment_bytes_max 1, so every commit
+ * starts a segment: segments at seqs 1, 5, 9, ... */
+static struct journal *four_per_segment(struct journal_opts *o, struct reports *rep, int n)
+{
+    opts_init(o, JOURNAL_SYNC_BATCH, 1, rep);
+    struct journal *j = open_ok(o);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(commit_batch(j, 4), 0);
+    return j;
+}
+
+static int compact_ok(struct journal *j, uint64_t upto)
+{
+    char err[256] = "";
+    int n = journal_compact(j, upto, err, sizeof err);
+    ck_assert_msg(n >= 0, "journal_compact(%" PRIu64 "): %s (%s)", upto, err, err_name(n));
+    return n;
+}
+
+/* Reads from first_seq to the end; asking for the seq before fails. */
+static void check_starts_at(struct journal *j, uint64_t first, uint64_t last)
+{
+    char err[256] = "";
+    struct collect c = {.next = first};
+    ck_assert_uint_eq(journal_first_seq(j), first);
+    ck_assert_int_eq(journal_read(j, first, collect_cb, &c, err, sizeof err), 0);
+    ck_assert_uint_eq(c.n, last + 1 - first);
+    if (first > 1) {
+        c.next = first - 1;
+        ck_assert_int_eq(journal_read(j, first - 1, collect_cb, &c, err, sizeof err), -ERR_SEQ);
+        ck_assert_msg(strstr(err, "starts at seq"), "%s", err);
+    }
+}
+
+START_TEST(test_compact_removes_only_wholly_covered_segments)
+{
+    struct journal_opts o;
+    struct reports rep = {0};
+    char paths[PATHS_MAX][512];
+    struct journal *j = four_per_segment(&o, &rep, 5); /* 1..4 5..8 9..12 13..16 17..20 */
+    ck_assert_int_eq(seg_paths(paths, PATHS_MAX), 5);
+    ck_assert_int_eq(compact_ok(j, 3), 0); /* seq 4 is not covered: segment 1 stays */
+    check_starts_at(j, 1, 20);
+    ck_assert_int_eq(rep.n, 0);
+    ck_assert_int_eq(compact_ok(j, 4), 1);
+    ck_assert_int_eq(rep.n, 1);
+    ck_assert_str_eq(rep.file, paths[0]);
+    ck_assert_uint_eq(rep.off, 0);
+    ck_assert_msg(strstr(rep.reason, "compacted: seqs 1..4"), "%s", rep.reason);
+    ck_assert_int_eq(access(paths[0], F_OK), -1);
+    check_starts_at(j, 5, 20);
+    ck_assert_int_eq(compact_ok(j, 11), 1); /* 5..8 goes, 9..12 holds 12 */
+    check_starts_at(j, 9, 20);
+    ck_assert_int_eq(compact_ok(j, 16), 2);
+    check_starts_at(j, 17, 20);
+    ck_assert_int_eq(rep.n, 4);
+    ck_assert_int_eq(seg_paths(paths, PATHS_MAX), 1);
+    ck_assert_str_eq(strrchr(paths[0], '/') + 1, "0000000000000011.seg");
+    /* The journal goes on after compaction, and a reopen agrees. */
+    ck_assert_int_eq(commit_batch(j, 3), 0);
+    journal_close(j);
+    j = open_ok(&o);
+    ck_assert_uint_eq(journal_next_seq(j), 24);
+    check_starts_at(j, 17, 23);
+    journal_close(j);
+}
+END_TEST
+
+START_TEST(test_compact_never_removes_the_newest_segment)
+{
+    struct journal_opts o;
+    struct reports rep = {0};
+    char paths[PATHS_MAX][512];
+    struct journal *j = four_per_segment(&o, &rep, 3);
+    /* Even a snapshot past the end leaves the segment with the newest
+     * record: the next seq must stay readable from the journal. */
+    ck_assert_int_eq(compact_ok(j, UINT64_MAX), 2);
+    ck_assert_int_eq(seg_paths(paths, PATHS_MAX), 1);
+    ck_assert_str_eq(strrchr(paths[0], '/') + 1, "0000000000000009.seg");
+    check_starts_at(j, 9, 12);
+    ck_assert_int_eq(compact_ok(j, UINT64_MAX), 0);
+    ck_assert_int_eq(seg_paths(paths, PATHS_MAX), 1);
+    journal_close(j);
+    j = open_ok(&o);
+    ck_assert_uint_eq(journal_next_seq(j), 13);
+    check_starts_at(j, 9, 12);
+    journal_close(j);
+}
+END_TEST
+
+START_TEST(test_compact_with_nothing_to_remove_is_a_noop)
+{
+    struct journal_opts o;
+    struct reports rep = {0};
+    char paths[PATHS_MAX][512];
+    opts_init(&o, JOURNAL_SYNC_BATCH, 0, &rep);
+    struct journal *j = open_ok(&o);
+    ck_assert_int_eq(compact_ok(j, UINT64_MAX), 0); /* no segment at all */
+    ck_assert_uint_eq(journal_first_seq(j), 1);
+    ck_assert_int_eq(commit_batch(j, 6), 0);
+    ck_assert_int_eq(compact_ok(j, 0), 0);
+    ck_assert_int_eq(compact_ok(j, UINT64_MAX), 0); /* one segment: the newest */
+    check_starts_at(j, 1, 6);
+    journal_close(j);
+    ck_assert_int_eq(seg_paths(paths, PATHS_MAX), 1);
+    ck_assert_int_eq(rep.n, 0);
+}
+END_TEST
+
+START_TEST(test_compact_after_a_failed_commit_keeps_the_newest_record)
+{
+    /* A commit that started a segment and failed removes it again; the
+     * segment before it holds the newest record and must stay. */
+    struct journal_opts o;
+    struct reports rep = {0};
+    char paths[PATHS_MAX][512];
+    signal(SIGXFSZ, SIG_IGN);
+    struct journal *j = four_per_segment(&o, &rep, 2);
+    struct jbatch *b = fill_batch(j, 50);
+    int lim = limit_file_size(SEG_HDR_BYTES + 8); /* header fits, the block does not */
+    int rc = journal_commit(j, b);
+    int unlim = limit_file_size(RLIM_INFINITY);
+    ck_assert_int_eq(lim, 0);
+    ck_assert_int_eq(unlim, 0);
+    ck_assert_int_eq(rc, -EFBIG);
+    journal_batch_free(b);
+    ck_assert_int_eq(compact_ok(j, UINT64_MAX), 1);
+    ck_assert_int_eq(seg_paths(paths, PATHS_MAX), 1);
+    ck_assert_str_eq(strrchr(paths[0], '/') + 1, "0000000000000005.seg");
+    journal_close(j);
+    j = open_ok(&o);
+    ck_assert_uint_eq(journal_next_seq(j), 9);
+    check_starts_at(j, 5, 8);
+    journal_close(j);
+}
+END_TEST
+
+/* The worker of the overlap test: commits the batches in order and
+ * publishes the last durable seq, as the server's worker would. */
+struct committer {
+    struct journal *j;
+    struct jbatch **b;
+    int n;
+    _Atomic uint64_t durable;
+    int rc;
+};
+
+static void *committer_main(void *arg)
+{
+    struct committer *c = arg;
+    for (int i = 0; i < c->n && c->rc == 0; i++) {
+        uint64_t first, last;
+        journal_batch_range(c->b[i], &first, &last);
+        c->rc = journal_commit(c->j, c->b[i]);
+        if (c->rc == 0)
+            atomic_store(&c->durable, last);
+    }
+    return NULL;
+}
+
+START_TEST(test_compact_overlapping_commits_loses_nothing_it_keeps)
+{
+    enum { BATCHES = 400 };
+    struct journal_opts o;
+    struct reports rep = {0};
+    struct committer c = {.n = BATCHES};
+    opts_init(&o, JOURNAL_SYNC_NONE, 1024, &rep);
+    c.j = open_ok(&o);
+    c.b = xcalloc(BATCHES, sizeof *c.b);
+    for (int i = 0; i < BATCHES; i++)
+        c.b[i] = fill_batch(c.j, 1 + i % 9);
+    uint64_t last = journal_next_seq(c.j) - 1;
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, committer_main, &c), 0);
+    int removed = 0;
+    for (uint64_t seen = 0; seen < last;) {
+        seen = atomic_load(&c.durable);
+        removed += compact_ok(c.j, seen);
+    }
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(c.rc, 0);
+    removed += compact_ok(c.j, last);
+    ck_assert_int_gt(removed, 10);
+    uint64_t first = journal_first_seq(c.j);
+    ck_assert_uint_gt(first, 1);
+    check_starts_at(c.j, first, last);
+    journal_close(c.j);
+    struct journal *j = open_ok(&o);
+    ck_assert_uint_eq(journal_next_seq(j), last + 1);
+    check_starts_at(j, first, last);
+    journal_close(j);
+    for (int i = 0; i < BATCHES; i++)
+        journal_batch_free(c.b[i]);
+    free(c.b);
+}
+END_TEST
+
+/* ---- journal_readonly: the offline tools' open ---- */
+
+/* report_arg of a test that also records the segments open announces:
+ * report_cb sees only the first member. */
+struct rep_and_segs {
+    struct reports rep;
+    int n;
+    struct journal_segment s[8];
+};
+
+static void seg_list_cb(void *arg, const struct journal_segment *s)
+{
+    struct rep_and_segs *rs = arg;
+    ck_assert_int_lt(rs->n, 8);
+    rs->s[rs->n] = *s;
+    rs->s[rs->n].file = NULL; /* borrowed for the call only */
+    rs->n++;
+}
+
+START_TEST(test_open_announces_each_segment_it_checked)
+{
+    struct journal_opts o;
+    struct rep_and_segs rs = {0};
+    opts_init(&o, JOURNAL_SYNC_BATCH, 1, &rs.rep);
+    o.segment = seg_list_cb;
+    struct journal *j = open_ok(&o);
+    ck_assert_int_eq(commit_batch(j, 4), 0);
+    ck_assert_int_eq(commit_batch(j, 7), 0);
+    journal_close(j);
+    char paths[PATHS_MAX][512];
+    ck_assert_int_eq(seg_paths(paths, PATHS_MAX), 2);
+    journal_close(open_ok(&o));
+    ck_assert_int_eq(rs.n, 2);
+    ck_assert_uint_eq(rs.s[0].first_seq, 1);
+    ck_assert_uint_eq(rs.s[0].last_seq, 4);
+    ck_assert_uint_eq(rs.s[0].records, 4);
+    ck_assert_uint_eq(rs.s[0].blocks, 1);
+    ck_assert_uint_eq(rs.s[0].bytes, file_size(paths[0]));
+    ck_assert_uint_eq(rs.s[1].first_seq, 5);
+    ck_assert_uint_eq(rs.s[1].last_seq, 11);
+    ck_assert_uint_eq(rs.s[1].records, 7);
+    ck_assert_uint_eq(rs.s[1].bytes, file_size(paths[1]));
+}
+END_TEST
+
+START_TEST(test_readonly_open_reports_a_torn_tail_and_changes_nothing)
+{
+    struct journal_opts o;
+    struct reports rep = {0};
+    char path[512], err[256];
+    uint64_t offs[3];
+    opts_init(&o, JOURNAL_SYNC_BATCH, 0, &rep);
+    three_blocks(&o, path, offs);
+    uint64_t size = file_size(path);
+    ck_assert_int_eq(truncate(path, (off_t)(size - 5)), 0);
+    o.readonly = 1;
+    struct journal *j = open_ok(&o);
+    ck_assert_int_eq(rep.n, 1);
+    ck_assert_uint_eq(rep.off, offs[2]);
+    ck_assert_uint_eq(rep.bytes, size - 5 - offs[2]);
+    ck_assert_msg(strstr(rep.reason, "torn tail") && strstr(rep.reason, "read-only"), "%s",
+                  rep.reason);
+    ck_assert_uint_eq(file_size(path), size - 5); /* reported, not cut */
+    ck_assert_uint_eq(journal_next_seq(j), 8);
+    check_starts_at(j, 1, 7); /* reads stop before the tail */
+    ck_assert_int_eq(commit_batch(j, 1), -ERR_READONLY);
+    ck_assert_int_eq(journal_compact(j, UINT64_MAX, err, sizeof err), -ERR_READONLY);
+    journal_close(j);
+    /* The next read-write open cuts it, as the server does at start. */
+    o.readonly = 0;
+    rep.n = 0;
+    check_contents(&o, 1, 7);
+    ck_assert_int_eq(rep.n, 1);
+    ck_assert_uint_eq(file_size(path), offs[2]);
+}
+END_TEST
+
+START_TEST(test_readonly_open_leaves_an_interrupted_segment_in_place)
+{
+    struct journal_opts o;
+    struct reports rep = {0};
+    char paths[PATHS_MAX][512], err[256];
+    opts_init(&o, JOURNAL_SYNC_BATCH, 1, &rep);
+    struct journal *j = open_ok(&o);
+    ck_assert_int_eq(commit_batch(j, 4), 0);
+    ck_assert_int_eq(commit_batch(j, 4), 0);
+    journal_close(j);
+    ck_assert_int_eq(seg_paths(paths, PATHS_MAX), 2);
+    ck_assert_int_eq(truncate(paths[1], 10), 0);
+    o.readonly = 1;
+    j = open_ok(&o);
+    ck_assert_int_eq(rep.n, 1);
+    ck_assert_str_eq(rep.file, paths[1]);
+    ck_assert_msg(strstr(rep.reason, "read-only"), "%s", rep.reason);
+    ck_assert_uint_eq(journal_next_seq(j), 5);
+    check_starts_at(j, 1, 4);
+    journal_close(j);
+    ck_assert_int_eq(access(paths[1], F_OK), 0);
+    /* A read-only open of a missing directory fails and makes nothing. */
+    snprintf(paths[0], sizeof paths[0], "%s/nothing-here", g_dir);
+    o.dir = paths[0];
+    ck_assert_int_eq(open_fails(&o, err, sizeof err), -ENOENT);
+    ck_assert_msg(strstr(err, "nothing-here"), "%s", err);
+    ck_assert_int_eq(access(paths[0], F_OK), -1);
+}
+END_TEST
+
 /* ---- throughput: printed, not asserted ---- */
 
 static double now_s(void)
@@ -1392,6 +1702,20 @@ int main(void)
     tcase_add_loop_test(tc, test_failed_commit_goes_read_only_and_loses_nothing_acknowledged, 0,
                         2);
     tcase_add_test(tc, test_failed_segment_creation_leaves_no_segment);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("journal_compact");
+    tcase_add_test(tc, test_compact_removes_only_wholly_covered_segments);
+    tcase_add_test(tc, test_compact_never_removes_the_newest_segment);
+    tcase_add_test(tc, test_compact_with_nothing_to_remove_is_a_noop);
+    tcase_add_test(tc, test_compact_after_a_failed_commit_keeps_the_newest_record);
+    tcase_add_test(tc, test_compact_overlapping_commits_loses_nothing_it_keeps);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("journal_readonly");
+    tcase_add_test(tc, test_open_announces_each_segment_it_checked);
+    tcase_add_test(tc, test_readonly_open_reports_a_torn_tail_and_changes_nothing);
+    tcase_add_test(tc, test_readonly_open_leaves_an_interrupted_segment_in_place);
     suite_add_tcase(s, tc);
 
     tc = tcase("journal_key");

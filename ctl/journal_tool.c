@@ -1,0 +1,422 @@
+/* journal_tool: `stanzactl journal verify|dump` (see journal_tool.h).
+ *
+ * Offline by design: the tool opens the segment files itself, so it first
+ * takes <data_dir>/lock the way kernel/server.c does (flock, exclusive,
+ * non-blocking, our pid written in) and refuses while a server holds it.
+ * It never creates a journal key: with no key file and no
+ * STANZAD_JOURNAL_KEY there is nothing it could read.
+ *
+ * dump hides message content by default (the DESIGN.md promise: no chat
+ * retention, and an operator reading the journal is not a reader of
+ * people's messages); stored credentials are hidden even with --bodies,
+ * since a SCRAM StoredKey/ServerKey pair is enough to impersonate the
+ * server to a client (RFC 5802 §9) and the salt helps an offline guess.
+ * Formats: doc/formats/journal.md, doc/formats/event.md. */
+#include "ctl/journal_tool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal/journal.h"
+#include "kernel/buf.h"
+#include "kernel/err.h"
+#include "kernel/event.h"
+#include "kernel/xml.h"
+
+#define JT_PATH_BYTES 4096  /* a longer data_dir path is refused as a usage error */
+#define JT_PID_BYTES 32     /* what we read of the lock file: a decimal pid */
+#define JT_TIME_BYTES 40    /* "2024-05-01T12:00:00.123456Z" and room */
+#define KEY_ENV "STANZAD_JOURNAL_KEY"
+#define NS_REGISTER "jabber:iq:register"
+
+/* Bookkeeping of one run. */
+struct jtool {
+    const char *data_dir;
+    int lock_fd;
+    FILE *notes;      /* where reports go: stdout for verify, stderr for dump */
+    struct journal *j;
+    char err[1024];
+    /* dump */
+    uint64_t to;
+    int bodies;
+    int done;         /* reached --to: the read was stopped on purpose */
+    uint64_t records; /* verify: records decoded */
+    struct buf line;
+};
+
+/* ---- the data directory lock and the journal ---- */
+
+/* Takes <data_dir>/lock like kernel/server.c lock_data_dir. Returns
+ * JTOOL_OK with t->lock_fd set, or an exit status after printing why. */
+static int lock_data_dir(struct jtool *t, const char *cmd)
+{
+    char path[JT_PATH_BYTES];
+    if (snprintf(path, sizeof path, "%s/lock", t->data_dir) >= (int)sizeof path) {
+        fprintf(stderr, "stanzactl: data_dir path too long: %s\n", t->data_dir);
+        return JTOOL_USAGE;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "stanzactl: %s: %s\n", path, strerror(errno));
+        return JTOOL_DAMAGE;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[JT_PID_BYTES] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        fprintf(stderr, "stanzactl: data directory %s is in use (%s is locked by pid %s): "
+                "stop stanzad before `journal %s`\n", t->data_dir, path, *pid ? pid : "unknown",
+                cmd);
+        close(fd);
+        return JTOOL_BUSY;
+    }
+    char pid[JT_PID_BYTES];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        fprintf(stderr, "stanzactl: %s: could not record our pid (continuing)\n", path);
+    t->lock_fd = fd;
+    return JTOOL_OK;
+}
+
+static void on_report(void *arg, const char *file, uint64_t off, uint64_t bytes,
+                      const char *reason)
+{
+    struct jtool *t = arg;
+    fprintf(t->notes, "note: %s: offset %" PRIu64 ": %" PRIu64 " bytes: %s\n", file, off, bytes,
+            reason);
+}
+
+static void on_segment(void *arg, const struct journal_segment *s)
+{
+    (void)arg;
+    printf("%s: seq %" PRIu64 "..%" PRIu64 ", %" PRIu64 " blocks, %" PRIu64 " records, %" PRIu64
+           " bytes\n", s->file, s->first_seq, s->last_seq, s->blocks, s->records, s->bytes);
+}
+
+/* Loads the key without ever making one, and opens the journal
+ * read-only. Returns JTOOL_OK or an exit status after printing why. */
+static int open_journal(struct jtool *t, int verify)
+{
+    char path[JT_PATH_BYTES];
+    struct journal_opts o = {0};
+    snprintf(path, sizeof path, "%s/journal.key", t->data_dir);
+    if (!getenv(KEY_ENV) && access(path, F_OK) != 0) {
+        fprintf(stderr, "stanzactl: no journal key: %s: %s, and %s is not set\n", path,
+                strerror(errno), KEY_ENV);
+        return JTOOL_DAMAGE;
+    }
+    int rc = journal_key_load(path, o.key, t->err, sizeof t->err);
+    if (rc) {
+        fprintf(stderr, "stanzactl: journal key: %s\n", t->err);
+        return JTOOL_DAMAGE;
+    }
+    snprintf(path, sizeof path, "%s/journal", t->data_dir);
+    o.dir = path;
+    o.sync = JOURNAL_SYNC_NONE; /* nothing is written */
+    o.readonly = 1;
+    o.report = on_report;
+    o.segment = verify ? on_segment : NULL;
+    o.report_arg = t;
+    rc = journal_open(&t->j, &o, t->err, sizeof t->err);
+    explicit_bzero(o.key, sizeof o.key);
+    if (rc) {
+        int damage = rc == -ERR_CORRUPT || rc == -ERR_SEQ;
+        fprintf(verify ? stdout : stderr, "%s%s: %s\n", verify ? "" : "stanzactl: ",
+                damage ? "damaged" : "error", t->err);
+        return JTOOL_DAMAGE;
+    }
+    return JTOOL_OK;
+}
+
+/* ---- verify ---- */
+
+static int verify_cb(void *arg, const struct jrec *r)
+{
+    struct jtool *t = arg;
+    int err = 0;
+    struct event *ev = event_decode(r->seq, r->time_us, (enum ev_type)r->type, r->payload,
+                                    r->len, &err);
+    if (!ev) {
+        snprintf(t->err, sizeof t->err, "seq %" PRIu64 ": the payload is not a valid event: %s",
+                 r->seq, err_str(err));
+        return err ? err : -ERR_CORRUPT;
+    }
+    event_free(ev);
+    t->records++;
+    return 0;
+}
+
+static int run_verify(struct jtool *t)
+{
+    uint64_t first = journal_first_seq(t->j), next = journal_next_seq(t->j);
+    int rc = journal_read(t->j, first, verify_cb, t, t->err, sizeof t->err);
+    if (rc) {
+        printf("damaged: %s\n", t->err);
+        return JTOOL_DAMAGE;
+    }
+    if (t->records != next - first) {
+        printf("damaged: read %" PRIu64 " records, open counted %" PRIu64 "\n", t->records,
+               next - first);
+        return JTOOL_DAMAGE;
+    }
+    if (t->records == 0)
+        printf("ok: 0 records (the journal is empty; the next seq is %" PRIu64 ")\n", next);
+    else
+        printf("ok: %" PRIu64 " records, seq %" PRIu64 "..%" PRIu64 "\n", t->records, first,
+               next - 1);
+    return JTOOL_OK;
+}
+
+/* ---- dump: hiding what is not the operator's to read ---- */
+
+/* Namespaces of encrypted message payloads: an entry ending in ':' is a
+ * prefix (OMEMO's versions), any other must match whole. */
+static const char *const encrypted_ns[] = {
+    "eu.siacs.conversations.axolotl", /* OMEMO before namespace bump (XEP-0384 0.3) */
+    "urn:xmpp:omemo:",                /* OMEMO (XEP-0384) */
+    "jabber:x:encrypted",             /* legacy OpenPGP (XEP-0027) */
+    "urn:xmpp:openpgp:0",             /* OpenPGP for XMPP (XEP-0373) */
+};
+
+static int is_content(const struct xnode *n)
+{
+    if (strcmp(n->name, "body") == 0 || strcmp(n->name, "subject") == 0 ||
+        strcmp(n->name, "thread") == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof encrypted_ns / sizeof *encrypted_ns; i++) {
+        const char *p = encrypted_ns[i];
+        size_t len = strlen(p);
+        if (p[len - 1] == ':' ? strncmp(n->ns, p, len) == 0 : strcmp(n->ns, p) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A password is never journaled (kernel/c2s.c turns it into SCRAM keys);
+ * hidden anyway, should one ever reach an event. */
+static int is_secret_elem(const struct xnode *n)
+{
+    return strcmp(n->name, "password") == 0 && strcmp(n->ns, NS_REGISTER) == 0;
+}
+
+/* SCRAM credentials as accounts events carry them: salt, <hash>-stored,
+ * <hash>-server (handlers/accounts). Namespaced names end in the local. */
+static int is_secret_attr(const char *name)
+{
+    const char *sp = strrchr(name, ' ');
+    const char *local = sp ? sp + 1 : name;
+    size_t n = strlen(local);
+    return strcmp(local, "salt") == 0 || (n > 7 && strcmp(local + n - 7, "-stored") == 0) ||
+           (n > 7 && strcmp(local + n - 7, "-server") == 0);
+}
+
+/* Replaces everything inside n with "[hidden N bytes]", N its text bytes. */
+static void hide_kids(struct xnode *n)
+{
+    struct buf text;
+    char note[64];
+    if (!n->kids)
+        return;
+    buf_init(&text);
+    xml_text_all(n, &text);
+    snprintf(note, sizeof note, "[hidden %zu bytes]", text.len);
+    explicit_bzero(text.p, text.len);
+    buf_free(&text);
+    while (n->kids)
+        xml_remove(n, n->kids);
+    xml_add_text(n, note);
+}
+
+static void scrub(struct xnode *n, int bodies)
+{
+    if (n->text)
+        return;
+    for (uint32_t i = 0; i < n->nattrs; i++)
+        if (is_secret_attr(n->attrs[i].name))
+            xml_set_attr(n, n->attrs[i].name, "[hidden]"); /* replaces in place */
+    if (is_secret_elem(n) || (!bodies && is_content(n))) {
+        hide_kids(n);
+        return;
+    }
+    for (struct xnode *c = n->kids; c; c = c->next)
+        scrub(c, bodies);
+}
+
+/* ---- dump: one line per record ---- */
+
+static void iso_time(int64_t us, char out[JT_TIME_BYTES])
+{
+    int64_t s = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        s--;
+    }
+    time_t tt = (time_t)s;
+    struct tm tm;
+    size_t n = gmtime_r(&tt, &tm) ? strftime(out, JT_TIME_BYTES, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
+    if (n == 0) {
+        snprintf(out, JT_TIME_BYTES, "@%" PRId64 "us", us);
+        return;
+    }
+    snprintf(out + n, JT_TIME_BYTES - n, ".%06" PRId64 "Z", frac);
+}
+
+static const char *origin_name(enum ev_origin k)
+{
+    switch (k) {
+    case ORIGIN_SERVER: return "server";
+    case ORIGIN_C2S: return "c2s";
+    case ORIGIN_CTL: return "ctl";
+    case ORIGIN_S2S: return "s2s";
+    }
+    return "origin?";
+}
+
+/* Writes the line, with CR and LF as character references so that one
+ * record stays one line (a multi-line body with --bodies). */
+static void put_line(const struct buf *b)
+{
+    for (size_t i = 0; i < b->len; i++) {
+        uint8_t c = b->p[i];
+        if (c == '\n')
+            fputs("&#10;", stdout);
+        else if (c == '\r')
+            fputs("&#13;", stdout);
+        else
+            putchar(c);
+    }
+    putchar('\n');
+}
+
+static int dump_cb(void *arg, const struct jrec *r)
+{
+    struct jtool *t = arg;
+    if (r->seq > t->to) {
+        t->done = 1;
+        return -ERR_CLOSED;
+    }
+    int err = 0;
+    struct event *ev = event_decode(r->seq, r->time_us, (enum ev_type)r->type, r->payload,
+                                    r->len, &err);
+    if (!ev) {
+        snprintf(t->err, sizeof t->err, "seq %" PRIu64 ": the payload is not a valid event: %s",
+                 r->seq, err_str(err));
+        return err ? err : -ERR_CORRUPT;
+    }
+    char when[JT_TIME_BYTES], head[256];
+    const char *type = ev_type_name(ev->type);
+    iso_time(r->time_us, when);
+    buf_reset(&t->line);
+    if (strcmp(type, "?") == 0)
+        snprintf(head, sizeof head, "%" PRIu64 " %s type-%u ", r->seq, when, (unsigned)r->type);
+    else
+        snprintf(head, sizeof head, "%" PRIu64 " %s %s ", r->seq, when, type);
+    buf_puts(&t->line, head);
+    snprintf(head, sizeof head, ev->origin_kind == ORIGIN_SERVER ? "%s " : "%s:%" PRIu64 " ",
+             origin_name(ev->origin_kind), ev->origin);
+    buf_puts(&t->line, head);
+    buf_puts(&t->line, *ev->subject ? ev->subject : "-");
+    buf_put_u8(&t->line, ' ');
+    scrub(ev->body, t->bodies);
+    xml_serialize(ev->body, NULL, &t->line);
+    put_line(&t->line);
+    event_free(ev);
+    return 0;
+}
+
+/* Parses a decimal seq >= 1 for an option; exits on a bad one. */
+static int parse_seq(const char *opt, const char *v, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = v ? strtoull(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x == 0 || *v == '-') {
+        fprintf(stderr, "stanzactl: %s needs a sequence number >= 1\n", opt);
+        return -1;
+    }
+    *out = (uint64_t)x;
+    return 0;
+}
+
+static int dump_args(struct jtool *t, int argc, char **argv, uint64_t *from)
+{
+    *from = 0;
+    t->to = UINT64_MAX;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--bodies") == 0)
+            t->bodies = 1;
+        else if (strcmp(argv[i], "--from") == 0 && parse_seq("--from", argv[i + 1], from) == 0)
+            i++;
+        else if (strcmp(argv[i], "--to") == 0 && parse_seq("--to", argv[i + 1], &t->to) == 0)
+            i++;
+        else
+            return -1;
+    }
+    return 0;
+}
+
+static int run_dump(struct jtool *t, uint64_t from)
+{
+    if (from == 0)
+        from = journal_first_seq(t->j);
+    buf_init(&t->line);
+    int rc = journal_read(t->j, from, dump_cb, t, t->err, sizeof t->err);
+    buf_free(&t->line);
+    if (rc && !(t->done && rc == -ERR_CLOSED)) {
+        fflush(stdout);
+        fprintf(stderr, "stanzactl: %s\n", t->err);
+        return JTOOL_DAMAGE;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "stanzactl: writing the dump: %s\n", strerror(errno));
+        return JTOOL_DAMAGE;
+    }
+    return JTOOL_OK;
+}
+
+/* ---- entry ---- */
+
+static int usage(const char *msg)
+{
+    fprintf(stderr, "stanzactl: %s\n"
+            "usage: stanzactl [--config FILE] [--set key=value] journal verify\n"
+            "       stanzactl [--config FILE] [--set key=value] journal dump [--from SEQ] "
+            "[--to SEQ] [--bodies]\n"
+            "(the server must be stopped)\n", msg);
+    return JTOOL_USAGE;
+}
+
+int journal_tool_main(const struct config *cfg, int argc, char **argv)
+{
+    struct jtool t = {.data_dir = cfg->data_dir, .lock_fd = -1};
+    uint64_t from = 0;
+    if (argc < 1)
+        return usage("journal: which command? verify or dump");
+    int verify = strcmp(argv[0], "verify") == 0;
+    if (!verify && strcmp(argv[0], "dump") != 0)
+        return usage("journal: unknown command");
+    if (verify && argc != 1)
+        return usage("journal verify takes no arguments");
+    if (!verify && dump_args(&t, argc, argv, &from) != 0)
+        return usage("journal dump: bad arguments");
+    if (!verify && from && t.to < from)
+        return usage("journal dump: --to is before --from");
+    t.notes = verify ? stdout : stderr;
+    int rc = lock_data_dir(&t, argv[0]);
+    if (rc == JTOOL_OK)
+        rc = open_journal(&t, verify);
+    if (rc == JTOOL_OK)
+        rc = verify ? run_verify(&t) : run_dump(&t, from);
+    journal_close(t.j);
+    if (t.lock_fd >= 0)
+        close(t.lock_fd);
+    return rc;
+}
