@@ -9,8 +9,11 @@
  *     user del JID
  *     user list
  *     status
+ *     snapshot                        take a snapshot now
+ *     journal verify                  offline: the server must be stopped
+ *     journal dump [--from SEQ] [--to SEQ] [--bodies]
  * Exit status: 0 ok, 1 refused (e.g. user exists), 2 usage, 3 server
- * unreachable. */
+ * unreachable; the journal commands: ctl/journal_tool.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl/journal_tool.h"
 #include "kernel/buf.h"
 #include "kernel/config.h"
 #include "kernel/ctlproto.h"
@@ -33,7 +37,10 @@ static void usage_exit(const char *msg)
           "  user passwd JID [--password P]\n"
           "  user del JID\n"
           "  user list\n"
-          "  status\n",
+          "  status\n"
+          "  snapshot                      (take a snapshot now)\n"
+          "  journal verify                (server stopped)\n"
+          "  journal dump [--from SEQ] [--to SEQ] [--bodies]\n",
           stderr);
     exit(CTL_USAGE);
 }
@@ -143,10 +150,13 @@ int main(int argc, char **argv)
     }
     char **a = argv + 1;
     int n = rest - 1;
-    if (n == 1 && strcmp(a[0], "status") == 0)
+    if (n == 1 && (strcmp(a[0], "status") == 0 || strcmp(a[0], "snapshot") == 0))
         return exchange(cfg.data_dir, 1, a);
+    if (n >= 1 && strcmp(a[0], "journal") == 0)
+        return journal_tool_main(&cfg, n - 1, a + 1);
     if (n < 2 || strcmp(a[0], "user") != 0) {
-        if (n >= 1 && strcmp(a[0], "user") != 0 && strcmp(a[0], "status") != 0) {
+        if (n >= 1 && strcmp(a[0], "user") != 0 && strcmp(a[0], "status") != 0 &&
+            strcmp(a[0], "snapshot") != 0) {
             fprintf(stderr, "stanzactl: unknown command '%s'\n", a[0]);
             return CTL_USAGE;
         }

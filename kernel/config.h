@@ -37,6 +37,9 @@ enum cfg_type { CFG_STR, CFG_UINT, CFG_ENUM, CFG_BOOL };
     X(login_timeout_s, CFG_UINT, "60", "5..3600", "time a connection has to authenticate and bind") \
     X(journal_sync, CFG_ENUM, "batch", "always|batch|none", "when the journal calls fsync (doc/operations.md)") \
     X(journal_segment_bytes, CFG_UINT, "67108864", "65536..4294967295", "size at which a new journal segment starts") \
+    X(snapshot_every_events, CFG_UINT, "100000", "0..4294967295", "take a snapshot after this many events (0: never by count)") \
+    X(snapshot_every_s, CFG_UINT, "3600", "0..31536000", "take a snapshot after this many seconds if anything changed (0: never by time)") \
+    X(snapshots_keep, CFG_UINT, "2", "1..1000", "snapshots kept; the journal is kept back to the oldest of them") \
     X(log_level, CFG_ENUM, "info", "debug|info|warn|error", "least severe log line written")
 
 struct config {

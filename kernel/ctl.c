@@ -15,6 +15,7 @@
 #include "kernel/c2s.h"
 #include "kernel/jid.h"
 #include "kernel/log.h"
+#include "kernel/snapshotter.h"
 #include "kernel/mem.h"
 
 struct ctl_conn {
@@ -130,8 +131,10 @@ static void ctl_user(struct ctl_conn *cc, int argc, char **argv)
 
 static void ctl_request(struct ctl_conn *cc, int argc, char **argv)
 {
-    if (argc >= 1 && strcmp(argv[0], "status") == 0 && argc == 1)
+    if (argc == 1 && strcmp(argv[0], "status") == 0)
         ctl_status(cc);
+    else if (argc == 1 && strcmp(argv[0], "snapshot") == 0)
+        snapshotter_take(cc->srv, cc->id);
     else if (argc >= 2 && strcmp(argv[0], "user") == 0)
         ctl_user(cc, argc, argv);
     else

@@ -1,11 +1,12 @@
 /* ctl: the operator's control socket, <data_dir>/ctl.sock (mode 0600,
  * owner only). Each request (kernel/ctlproto.h) that changes or reads
  * durable state becomes an event like a client's stanza: journaled,
- * applied by the handler that owns the state, audited. `status` reads
- * only the kernel's own counters and is answered at once.
+ * applied by the handler that owns the state, audited.
  *
  * Commands: user add JID PASSWORD | user passwd JID PASSWORD |
- *           user del JID | user list | status */
+ *           user del JID | user list | status | snapshot
+ * (`snapshot` asks for one now; like status it changes no handler's
+ * state, so it is not an event.) */
 #ifndef STANZAD_CTL_H
 #define STANZAD_CTL_H
 

@@ -21,6 +21,7 @@
 #include "kernel/c2s.h"
 #include "kernel/ctl.h"
 #include "kernel/log.h"
+#include "kernel/snapshotter.h"
 #include "replay/replay.h"
 
 /* One server per data directory: an exclusive lock on <data_dir>/lock,
@@ -118,18 +119,30 @@ static int open_journal(struct server *s)
     o.segment_bytes_max = s->cfg.journal_segment_bytes;
     o.report = journal_report;
     rc = journal_open(&s->journal, &o, err, sizeof err);
+    memcpy(s->master_key, o.key, sizeof s->master_key); /* snapshots are sealed with it too */
     explicit_bzero(o.key, sizeof o.key);
     if (rc)
         log_error("journal: %s", err);
     return rc;
 }
 
-static int rebuild_state(struct server *s)
+/* Newest usable snapshot, then the journal after it. */
+static int rebuild_state(struct server *s, uint64_t *snap_seq)
 {
     char err[512] = "";
     s->dispatch = dispatch_new();
     int64_t t0 = c2s_now_us();
-    int64_t n = replay_journal(s->journal, s->dispatch, 1, NULL, NULL, err, sizeof err);
+    int rc = snapshotter_restore(s, snap_seq);
+    if (rc)
+        return rc;
+    uint64_t from = *snap_seq + 1;
+    if (journal_first_seq(s->journal) > from) {
+        log_error("replay: the journal starts at seq %llu, but no usable snapshot covers the "
+                  "events before it; restore a snapshot (stanzactl restore) or fix the damaged one",
+                  (unsigned long long)journal_first_seq(s->journal));
+        return -ERR_SEQ;
+    }
+    int64_t n = replay_journal(s->journal, s->dispatch, from, NULL, NULL, err, sizeof err);
     if (n < 0) {
         log_error("replay: %s", err);
         return (int)n;
@@ -160,11 +173,13 @@ static void shutdown_tick_cb(uv_timer_t *t)
 {
     struct server *s = t->data;
     int late = c2s_now_us() - shutdown_started_us > SHUTDOWN_GRACE_MS * 1000;
-    if ((s->c2s_count > 0 || !bus_idle(s->bus)) && !late)
+    if ((s->c2s_count > 0 || !bus_idle(s->bus) || snapshotter_busy(s)) && !late)
         return;
     if (late)
-        log_warn("shutdown: gave up waiting (%llu connections, bus %s)",
-                 (unsigned long long)s->c2s_count, bus_idle(s->bus) ? "idle" : "busy");
+        log_warn("shutdown: gave up waiting (%llu connections, bus %s, snapshot %s)",
+                 (unsigned long long)s->c2s_count, bus_idle(s->bus) ? "idle" : "busy",
+                 snapshotter_busy(s) ? "being written" : "idle");
+    snapshotter_stop(s);
     bus_close(s->bus);
     uv_close((uv_handle_t *)t, NULL);
     uv_stop(s->loop);
@@ -224,6 +239,7 @@ static void server_free(struct server *s)
     throttle_free(&s->auth_fail);
     throttle_free(&s->reg_rate);
     uv_loop_close(s->loop);
+    explicit_bzero(s->master_key, sizeof s->master_key);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
 }
@@ -238,13 +254,15 @@ static int server_start(struct server *s)
     int rc = setup_tls(s);
     if (!rc)
         rc = open_journal(s);
+    uint64_t snap_seq = 0;
     if (!rc)
-        rc = rebuild_state(s);
+        rc = rebuild_state(s, &snap_seq);
     if (rc)
         return rc;
     static const struct bus_ops ops = {.exec = router_exec, .refuse = router_refuse};
     s->bus = bus_new(s->loop, s->journal, s->dispatch, &ops, s);
     bus_submit(s->bus, event_server_started(s->cfg.domain, STANZAD_VERSION));
+    snapshotter_start(s, snap_seq);
     rc = c2s_listen(s);
     if (!rc)
         rc = ctl_listen(s);

@@ -47,6 +47,8 @@ struct server {
     int64_t started_us;
     int stopping;
     int lock_fd;
+    uint8_t master_key[JOURNAL_KEY_LEN]; /* seals journal and snapshots; never written out by us */
+    struct snapshotter *snap;            /* kernel/snapshotter.c */
 };
 
 /* Allocates a connection id and registers conn under it. */
