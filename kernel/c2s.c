@@ -477,9 +477,14 @@ static void stanza_before_auth(struct c2s *c, struct xnode *el)
             xml_free(el);
             return;
         }
-        /* The registration form: the accounts handler answers it. */
+        /* The registration form is static for someone not logged in:
+         * answered here, so an unauthenticated client writes nothing. */
         xml_set_attr(el, "from", NULL);
-        bus_submit(c->srv->bus, event_new(EV_STANZA, ORIGIN_C2S, c->id, NULL, el));
+        struct xnode *form =
+            accounts_register_form(dispatch_state(c->srv->dispatch, "accounts"), el);
+        c2s_send_stanza(c, form);
+        xml_free(form);
+        xml_free(el);
         return;
     }
     xml_free(el);

@@ -254,25 +254,12 @@ static void apply_list(struct accounts_state *s, const struct event *ev, struct 
     buf_free(&b);
 }
 
-/* XEP-0077 §3.1: the registration form. Only reached by clients the
- * kernel's registration policy admits; set requests never arrive as
- * stanzas (they carry a password: the kernel turns them into
- * account events with derived keys). */
-static int apply_stanza(struct accounts_state *s, const struct event *ev, struct effects *out)
+struct xnode *accounts_register_form(const void *state, const struct xnode *req)
 {
-    const struct xnode *st = ev->body;
-    struct xnode *q = xml_child(st, "query", NS_REGISTER);
-    if (strcmp(st->name, "iq") != 0 || !q)
-        return H_PASS;
-    const char *type = xml_attr(st, "type");
-    const char *to = xml_attr(st, "to");
-    if (to && strchr(to, '@'))
-        return H_PASS; /* registration with some other entity */
-    if (!type || strcmp(type, "get") != 0)
-        return stanza_err(STANZA_BAD_REQUEST);
-    struct xnode *r = stanza_reply(st, "result");
+    const struct accounts_state *s = state;
+    struct xnode *r = stanza_reply(req, "result");
     struct xnode *rq = xml_add(r, "query", NS_REGISTER);
-    const char *from = xml_attr(st, "from");
+    const char *from = xml_attr(req, "from");
     char bare[JID_MAX] = "";
     struct jid j;
     if (from && jid_parse(&j, from) == 0)
@@ -286,7 +273,26 @@ static int apply_stanza(struct accounts_state *s, const struct event *ev, struct
         xml_add(rq, "username", NULL);
     }
     xml_add(rq, "password", NULL);
-    fx_stanza(out, ev->origin, r);
+    return r;
+}
+
+/* XEP-0077 §3.1: the registration form, for an authenticated user (the
+ * kernel answers unauthenticated ones itself). Set requests never arrive
+ * as stanzas: they carry a password, so the kernel turns them into
+ * account events with derived keys. */
+static int apply_stanza(struct accounts_state *s, const struct event *ev, struct effects *out)
+{
+    const struct xnode *st = ev->body;
+    struct xnode *q = xml_child(st, "query", NS_REGISTER);
+    if (strcmp(st->name, "iq") != 0 || !q)
+        return H_PASS;
+    const char *type = xml_attr(st, "type");
+    const char *to = xml_attr(st, "to");
+    if (to && strchr(to, '@'))
+        return H_PASS; /* registration with some other entity */
+    if (!type || strcmp(type, "get") != 0)
+        return stanza_err(STANZA_BAD_REQUEST);
+    fx_stanza(out, ev->origin, accounts_register_form(s, st));
     return 0;
 }
 

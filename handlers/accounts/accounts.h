@@ -29,6 +29,13 @@ struct event *accounts_ev_delete(enum ev_origin kind, uint64_t origin, const cha
                                  const char *req_id);
 struct event *accounts_ev_list(enum ev_origin kind, uint64_t origin);
 
+/* The XEP-0077 §3.1 answer to a registration form request `req` (an IQ
+ * get whose 'from', if any, is the requester's JID): the empty form, or
+ * <registered/> with the username for an existing account. Pure; the
+ * caller owns the result. The kernel answers unauthenticated clients
+ * with it directly, so they cannot make the server write anything. */
+struct xnode *accounts_register_form(const void *state, const struct xnode *req);
+
 /* Read-only lookups for the kernel's SASL. `state` is the accounts
  * handler's state; returns borrowed credentials or NULL. */
 const struct scram_creds *accounts_creds(const void *state, const char *bare);
