@@ -88,6 +88,7 @@ static void tls_flush(struct c2s *c)
 
 void c2s_send_raw(struct c2s *c, const char *p, size_t n)
 {
+    c->active = 1;
     if (c->tls) {
         if (tls_conn_write(c->tls, (const uint8_t *)p, n) == 0)
             tls_flush(c);
@@ -577,10 +578,34 @@ void c2s_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (nread == 0 || c->closing)
         return;
+    c->active = 1;
     if (c->tls)
         tls_input(c, (const uint8_t *)b->base, (size_t)nread);
     else
         xml_stream_feed(c->xs, b->base, (size_t)nread);
+}
+
+/* An idle session keeps only the pages its buffers still need: each
+ * sweep trims connections that neither read nor wrote since the last one
+ * (tls_conn_trim checks that mbedTLS holds nothing in them). Sweeping
+ * rather than trimming after every read keeps the busy path free of
+ * madvise calls and page faults. */
+void c2s_trim_idle(struct server *s)
+{
+    const struct map_slot *slot;
+    for (size_t i = 0; map_next(&s->endpoints, &i, &slot);) {
+        struct endpoint *ep = slot->val;
+        if (ep->kind != EP_C2S)
+            continue;
+        struct c2s *c = ep->conn;
+        if (c->active) {
+            c->active = 0;
+            c->trimmed = 0;
+        } else if (!c->trimmed && !c->closing && c->tls && tls_conn_established(c->tls)) {
+            tls_conn_trim(c->tls);
+            c->trimmed = 1;
+        }
+    }
 }
 
 static void login_timeout_cb(uv_timer_t *t)

@@ -61,8 +61,14 @@ struct c2s {
     int closing;               /* no more input; closes once output drains */
     int handles_open;          /* tcp and timer not yet closed */
     int bound;                 /* full holds the bound JID */
+    int active;                /* read or wrote since the last idle sweep */
+    int trimmed;               /* TLS record buffers returned to the OS */
     struct c2s_held *held;     /* input that arrived while binding */
 };
+
+/* Returns the TLS record buffers' pages of every connection that was
+ * idle since the last call (see doc/performance.md). Called by a timer. */
+void c2s_trim_idle(struct server *s);
 
 /* Starts listening on the configured client ports. Returns 0 or a
  * negative code (logged). */

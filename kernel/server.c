@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernel/backup.h"
 #include "kernel/c2s.h"
 #include "kernel/ctl.h"
 #include "kernel/log.h"
@@ -173,13 +174,15 @@ static void shutdown_tick_cb(uv_timer_t *t)
 {
     struct server *s = t->data;
     int late = c2s_now_us() - shutdown_started_us > SHUTDOWN_GRACE_MS * 1000;
-    if ((s->c2s_count > 0 || !bus_idle(s->bus) || snapshotter_busy(s)) && !late)
+    if ((s->c2s_count > 0 || !bus_idle(s->bus) || snapshotter_busy(s) || backup_busy(s)) && !late)
         return;
     if (late)
-        log_warn("shutdown: gave up waiting (%llu connections, bus %s, snapshot %s)",
+        log_warn("shutdown: gave up waiting (%llu connections, bus %s, snapshot %s, backup %s)",
                  (unsigned long long)s->c2s_count, bus_idle(s->bus) ? "idle" : "busy",
-                 snapshotter_busy(s) ? "being written" : "idle");
+                 snapshotter_busy(s) ? "being written" : "idle",
+                 backup_busy(s) ? "being written" : "idle");
     snapshotter_stop(s);
+    backup_stop(s);
     bus_close(s->bus);
     uv_close((uv_handle_t *)t, NULL);
     uv_stop(s->loop);
@@ -201,6 +204,7 @@ static void begin_shutdown(struct server *s, const char *why)
             c2s_close(ep->conn, STREAM_SYSTEM_SHUTDOWN, NULL);
     }
     ctl_close_all(s);
+    close_if_open((uv_handle_t *)&s->trim_timer);
     uv_signal_stop(&s->sigint);
     uv_signal_stop(&s->sigterm);
     shutdown_started_us = c2s_now_us();
@@ -208,6 +212,11 @@ static void begin_shutdown(struct server *s, const char *why)
     shutdown_timer.data = s;
     uv_timer_start(&shutdown_timer, shutdown_tick_cb, 0, 10);
 }
+
+/* How often idle connections are swept (kernel/c2s.c c2s_trim_idle). */
+#define TRIM_SWEEP_MS 2000
+
+static void trim_cb(uv_timer_t *t) { c2s_trim_idle(t->data); }
 
 static void signal_cb(uv_signal_t *h, int signum)
 {
@@ -263,9 +272,13 @@ static int server_start(struct server *s)
     s->bus = bus_new(s->loop, s->journal, s->dispatch, &ops, s);
     bus_submit(s->bus, event_server_started(s->cfg.domain, STANZAD_VERSION));
     snapshotter_start(s, snap_seq);
+    backup_start(s);
     rc = c2s_listen(s);
     if (!rc)
         rc = ctl_listen(s);
+    uv_timer_init(s->loop, &s->trim_timer);
+    s->trim_timer.data = s;
+    uv_timer_start(&s->trim_timer, trim_cb, TRIM_SWEEP_MS, TRIM_SWEEP_MS);
     if (s->cfg.s2s_port)
         log_info("s2s: federation is not built yet; port %llu is not opened",
                  (unsigned long long)s->cfg.s2s_port);

@@ -44,6 +44,7 @@ struct server {
     uv_tcp_t c2s_tls_listener;
     uv_pipe_t ctl_listener;
     uv_signal_t sigint, sigterm;
+    uv_timer_t trim_timer; /* sweeps idle connections' TLS buffers */
     int64_t started_us;
     int stopping;
     int lock_fd;

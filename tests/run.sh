@@ -3,6 +3,7 @@
 #   1. the purity check of the handlers (built by ninja already)
 #   2. every Check unit test in BUILDDIR/tests/
 #   3. the end-to-end tests in tests/e2e/ against real stanzad processes
+#   4. a short smoke run of the load generator (bench/smoke.sh)
 # Prints one line per test program and ends with "N passed, N failed".
 set -u
 bdir=${1:-build}
@@ -39,6 +40,9 @@ for t in tests/e2e/test_*.py; do
     [ -f "$t" ] || continue
     run_one "e2e_$(basename "$t" .py)" /usr/bin/python3 "$t"
 done
+
+# The load generator's 10-second smoke run (figures are printed, not judged).
+run_one bench_smoke env BUILD="$PWD/$bdir" bash bench/smoke.sh
 
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
