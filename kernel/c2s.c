@@ -194,7 +194,8 @@ static void open_cb(void *arg, const struct xnode *hdr)
 void c2s_authenticated(struct c2s *c, const char *bare)
 {
     c->authenticated = 1;
-    snprintf(c->user, sizeof c->user, "%s", bare);
+    free(c->user);
+    c->user = xstrdup(bare);
     c->header_sent = 0;
     xml_stream_reset(c->xs); /* RFC 6120 §6.4.6: a new stream follows */
 }
@@ -215,6 +216,8 @@ static void handle_closed_cb(uv_handle_t *h)
         tls_conn_free(c->tls);
     xml_stream_free(c->xs);
     scram_server_free(&c->scram);
+    free(c->user);
+    free(c->full);
     c->srv->c2s_count--;
     free(c);
 }
@@ -225,7 +228,7 @@ static void c2s_teardown(struct c2s *c)
     if (uv_is_closing((uv_handle_t *)&c->timer))
         return;
     c->closing = 1;
-    if (c->full[0] && (c->bound || c->binding))
+    if (c->full && (c->bound || c->binding))
         bus_submit(c->srv->bus, sessions_ev_closed(c->id, c->full));
     server_endpoint_del(c->srv, c->id);
     uv_close((uv_handle_t *)&c->timer, handle_closed_cb);
@@ -312,12 +315,14 @@ static void handle_bind(struct c2s *c, struct xnode *iq, struct xnode *bind)
     } else {
         rng_token(resource, 17);
     }
-    int n = snprintf(c->full, sizeof c->full, "%s/%s", c->user, resource);
-    if (n < 0 || (size_t)n >= sizeof c->full) {
-        c->full[0] = 0;
+    char full[JID_MAX];
+    int n = snprintf(full, sizeof full, "%s/%s", c->user, resource);
+    if (n < 0 || (size_t)n >= sizeof full) {
         c2s_stanza_error(c, iq, STANZA_BAD_REQUEST, "resource too long");
         return;
     }
+    free(c->full);
+    c->full = xstrdup(full);
     c->binding = 1;
     uv_read_stop((uv_stream_t *)&c->tcp); /* nothing more until the answer */
     bus_submit(c->srv->bus, sessions_ev_bound(c->id, c->full, id));
@@ -359,10 +364,12 @@ void c2s_bound(struct c2s *c, const char *full_jid)
     c->binding = 0;
     if (full_jid) {
         c->bound = 1;
-        snprintf(c->full, sizeof c->full, "%s", full_jid);
+        free(c->full);
+        c->full = xstrdup(full_jid);
         log_info("c2s %llu %s: bound %s", (unsigned long long)c->id, c->ip, c->full);
     } else {
-        c->full[0] = 0;
+        free(c->full);
+        c->full = NULL;
     }
     if (c->closing)
         return;

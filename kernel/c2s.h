@@ -50,9 +50,9 @@ struct c2s {
     char stream_id[24];
     int header_sent;           /* our <stream:stream> went out */
     int authenticated;
-    char user[JID_MAX];        /* bare JID once authenticated */
+    char *user;                /* bare JID once authenticated, else NULL; owned */
     int binding;               /* bind submitted, waiting for FX_BIND */
-    char full[JID_MAX];        /* full JID once bound, else "" */
+    char *full;                /* full JID asked for or bound, else NULL; owned */
     enum c2s_sasl_state sasl;
     int sasl_failures;
     int sasl_unknown_user;     /* the SCRAM exchange runs on fake credentials */
