@@ -10,8 +10,11 @@
  *     user list
  *     status
  *     snapshot                        take a snapshot now
+ *     backup                          take an encrypted backup now
+ *     restore FILE                    offline: FILE is a decrypted backup
  *     journal verify                  offline: the server must be stopped
  *     journal dump [--from SEQ] [--to SEQ] [--bodies]
+ *     replay --verify | --record FILE | --check FILE   (ctl/replay_tool.h)
  * Exit status: 0 ok, 1 refused (e.g. user exists), 2 usage, 3 server
  * unreachable; the journal commands: ctl/journal_tool.h. */
 #include <errno.h>
@@ -23,6 +26,8 @@
 #include <unistd.h>
 
 #include "ctl/journal_tool.h"
+#include "ctl/replay_tool.h"
+#include "ctl/restore_tool.h"
 #include "kernel/buf.h"
 #include "kernel/config.h"
 #include "kernel/ctlproto.h"
@@ -39,8 +44,11 @@ static void usage_exit(const char *msg)
           "  user list\n"
           "  status\n"
           "  snapshot                      (take a snapshot now)\n"
+          "  backup                        (an encrypted backup now)\n"
+          "  restore FILE                  (server stopped; FILE from gpg --decrypt)\n"
           "  journal verify                (server stopped)\n"
-          "  journal dump [--from SEQ] [--to SEQ] [--bodies]\n",
+          "  journal dump [--from SEQ] [--to SEQ] [--bodies]\n"
+          "  replay --verify | --record FILE | --check FILE   (server stopped)\n",
           stderr);
     exit(CTL_USAGE);
 }
@@ -152,8 +160,14 @@ int main(int argc, char **argv)
     int n = rest - 1;
     if (n == 1 && (strcmp(a[0], "status") == 0 || strcmp(a[0], "snapshot") == 0))
         return exchange(cfg.data_dir, 1, a);
+    if (n == 1 && strcmp(a[0], "backup") == 0)
+        return exchange(cfg.data_dir, 1, a);
+    if (n >= 1 && strcmp(a[0], "restore") == 0)
+        return restore_tool_main(&cfg, n - 1, a + 1);
     if (n >= 1 && strcmp(a[0], "journal") == 0)
         return journal_tool_main(&cfg, n - 1, a + 1);
+    if (n >= 1 && strcmp(a[0], "replay") == 0)
+        return replay_tool_main(&cfg, n - 1, a + 1);
     if (n < 2 || strcmp(a[0], "user") != 0) {
         if (n >= 1 && strcmp(a[0], "user") != 0 && strcmp(a[0], "status") != 0 &&
             strcmp(a[0], "snapshot") != 0) {

@@ -565,7 +565,9 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
     int rc = dir_prepare(j, errbuf, errlen);
     if (rc == 0)
         rc = segs_list(j, errbuf, errlen);
-    uint64_t expect = j->nsegs ? j->segs[0] : 1; /* compaction may have removed older ones */
+    /* Compaction may have removed older segments; a new journal starts
+     * where the caller says (a restore), else at 1. */
+    uint64_t expect = j->nsegs ? j->segs[0] : o->first_seq ? o->first_seq : 1;
     for (size_t i = 0; rc == 0 && i < j->nsegs; i++)
         rc = seg_scan(j, i, &expect, errbuf, errlen);
     if (rc) {

@@ -61,6 +61,11 @@ struct journal_opts {
      * removed (reads stop before it), and journal_commit and
      * journal_compact refuse with -ERR_READONLY. */
     int readonly;
+    /* Where a new journal (a directory with no segment) starts: its
+     * first append gets this seq. 0 means 1. Ignored once a segment
+     * exists. `stanzactl restore` sets it to the restored snapshot's
+     * seq + 1, so the journal continues right after the snapshot. */
+    uint64_t first_seq;
 };
 
 /* One record as read back. Pointers are borrowed for the callback. */

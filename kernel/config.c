@@ -517,6 +517,7 @@ int config_finish(struct config *c, char *errbuf, size_t errlen)
     assert(c->data_dir != NULL);
     assert(c->tls_cert != NULL);
     assert(c->tls_key != NULL);
+    assert(c->backup_dir != NULL);
     int rc = check_domain(c->domain, errbuf, errlen);
     if (rc < 0)
         return rc;
@@ -531,6 +532,7 @@ int config_finish(struct config *c, char *errbuf, size_t errlen)
         *p = (char)tolower((unsigned char)*p);
     derive_path(&c->tls_cert, c->data_dir, "tls/cert.pem");
     derive_path(&c->tls_key, c->data_dir, "tls/key.pem");
+    derive_path(&c->backup_dir, c->data_dir, "backups");
     return 0;
 }
 

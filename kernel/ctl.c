@@ -10,6 +10,7 @@
 
 #include "handlers/accounts/accounts.h"
 #include "handlers/sessions/sessions.h"
+#include "kernel/backup.h"
 #include "kernel/creds.h"
 #include "kernel/ctlproto.h"
 #include "kernel/c2s.h"
@@ -101,6 +102,7 @@ static void ctl_status(struct ctl_conn *cc)
                (unsigned long long)bus_applied_seq(s->bus), (unsigned long long)events,
                (unsigned long long)batches);
     buf_printf(&b, "journal: %s\n", bus_readonly(s->bus) ? "READ-ONLY after a write error" : "ok");
+    backup_status(s, &b);
     ctl_reply(cc, CTL_OK, buf_cstr(&b));
     buf_free(&b);
 }
@@ -135,6 +137,8 @@ static void ctl_request(struct ctl_conn *cc, int argc, char **argv)
         ctl_status(cc);
     else if (argc == 1 && strcmp(argv[0], "snapshot") == 0)
         snapshotter_take(cc->srv, cc->id);
+    else if (argc == 1 && strcmp(argv[0], "backup") == 0)
+        backup_take(cc->srv, cc->id);
     else if (argc >= 2 && strcmp(argv[0], "user") == 0)
         ctl_user(cc, argc, argv);
     else

@@ -676,6 +676,31 @@ START_TEST(test_compacted_journal_starts_past_one)
 }
 END_TEST
 
+/* A restore: a new journal starts right after the restored snapshot,
+ * stays there across a reopen, and the option cannot move a journal
+ * that already has segments. */
+START_TEST(test_new_journal_starts_at_the_first_seq_option)
+{
+    struct journal_opts o;
+    struct reports rep = {0};
+    opts_init(&o, JOURNAL_SYNC_BATCH, 0, &rep);
+    o.first_seq = 42;
+    struct journal *j = open_ok(&o);
+    ck_assert_uint_eq(journal_first_seq(j), 42);
+    ck_assert_uint_eq(journal_next_seq(j), 42);
+    ck_assert_int_eq(commit_batch(j, 3), 0);
+    journal_close(j);
+    o.first_seq = 0; /* a later start does not know it */
+    check_contents(&o, 42, 44);
+    o.first_seq = 7; /* ignored: segments exist */
+    j = open_ok(&o);
+    ck_assert_uint_eq(journal_first_seq(j), 42);
+    ck_assert_uint_eq(journal_next_seq(j), 45);
+    journal_close(j);
+    ck_assert_int_eq(rep.n, 0);
+}
+END_TEST
+
 START_TEST(test_stray_seg_names_are_reported_and_ignored)
 {
     struct journal_opts o;
@@ -1667,6 +1692,7 @@ int main(void)
     tcase_add_loop_test(tc, test_round_trip_many_batches_across_segments, JOURNAL_SYNC_ALWAYS,
                         JOURNAL_SYNC_NONE + 1);
     tcase_add_test(tc, test_compacted_journal_starts_past_one);
+    tcase_add_test(tc, test_new_journal_starts_at_the_first_seq_option);
     tcase_add_test(tc, test_stray_seg_names_are_reported_and_ignored);
     tcase_add_test(tc, test_reopen_continues_with_contiguous_seqs_in_a_new_segment);
     tcase_add_test(tc, test_read_from_a_middle_seq);
