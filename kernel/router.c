@@ -64,7 +64,7 @@ void router_refuse(void *server, const struct event *ev, int err)
     if (ep->kind == EP_CTL) {
         char text[160];
         snprintf(text, sizeof text, "refused: %s", err_str(err));
-        ctl_reply(ep->conn, CTL_UNAVAILABLE, text);
+        ctl_reply(ep->conn, CTL_REFUSED, text); /* reachable, but it cannot store anything */
         return;
     }
     struct c2s *c = ep->conn;
