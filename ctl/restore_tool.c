@@ -200,6 +200,16 @@ static int start_journal(const struct config *cfg, const uint8_t key[JOURNAL_KEY
     return rc ? RTOOL_FAILED : 0;
 }
 
+static void unwrite_snapshot(const char *sdir, uint64_t seq)
+{
+    char name[SNAPSHOT_NAME_BYTES], path[RT_PATH_BYTES + SNAPSHOT_NAME_BYTES];
+    snapshot_name(seq, name);
+    snprintf(path, sizeof path, "%s/%s", sdir, name);
+    if (unlink(path) != 0)
+        fprintf(stderr, "stanzactl: %s: %s (remove it before trying again)\n", path,
+                strerror(errno));
+}
+
 static int restore(const struct config *cfg, const char *file)
 {
     char jdir[RT_PATH_BYTES], sdir[RT_PATH_BYTES], err[512] = "";
@@ -225,8 +235,8 @@ static int restore(const struct config *cfg, const char *file)
     if (state)
         explicit_bzero(state, len);
     free(state);
-    if (!rc)
-        rc = start_journal(cfg, key, seq, time_us);
+    if (!rc && (rc = start_journal(cfg, key, seq, time_us)) != 0)
+        unwrite_snapshot(sdir, seq); /* so that a retry does not find a "live" directory */
     explicit_bzero(key, sizeof key);
     if (!rc)
         printf("restored the snapshot at seq %" PRIu64 " into %s; the journal continues at seq "

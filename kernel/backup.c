@@ -126,7 +126,9 @@ static int encrypt(struct backup *b, const struct buf *sealed, char **out, size_
         rc = gpg_fail(b, e, "OpenPGP protocol");
     if (!rc && (e = gpgme_get_key(ctx, b->srv->cfg.backup_recipient, &keys[0], 0)))
         rc = fail(b, -ERR_CRYPTO, "gpg: backup_recipient %s: no such public key in the keyring "
-                  "(GNUPGHOME): %s", b->srv->cfg.backup_recipient, gpgme_strerror(e));
+                  "(GNUPGHOME)%s%s", b->srv->cfg.backup_recipient,
+                  gpg_err_code(e) == GPG_ERR_EOF ? "" : ": ",
+                  gpg_err_code(e) == GPG_ERR_EOF ? "" : gpgme_strerror(e));
     if (!rc && ((e = gpgme_data_new_from_mem(&in, (const char *)sealed->p, sealed->len, 0)) ||
                 (e = gpgme_data_new(&cipher))))
         rc = gpg_fail(b, e, "buffers");

@@ -84,8 +84,21 @@ async def main():
         subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
 
 
+def unknown_recipient():
+    """A recipient missing from the keyring fails loudly and writes nothing."""
+    srv = h.Server("nokey", backup_recipient="00" * 20, backup_interval_s=0).start()
+    r = h.ctl(srv, "backup")
+    check(r.returncode == 1 and "no such public key" in r.stderr,
+          "a backup to a key missing from the keyring fails and says why", r.stderr)
+    check(re.search(r"^backup_last_error: gpg: backup_recipient 0+: no such public key", status(srv),
+                    re.M), "status shows that failure")
+    check(backups(srv) == [], "and no backup file is left")
+    check(srv.stop() == 0, "that server stops")
+
+
 async def run_test(home):
     fpr = make_key(home)
+    unknown_recipient()
     srv = h.Server("live", backup_recipient=fpr, backup_interval_s=0, snapshot_every_events=0,
                    snapshot_every_s=0).start()
     check("backup_last_ok: never" in status(srv), "status says no backup was taken yet")
@@ -154,6 +167,9 @@ async def run_test(home):
     check(r.returncode == 0, "the restored journal verifies", r.stdout)
 
     new = h.Server("restored", data_dir=new_dir).start()
+    r = h.ctl(new, "backup")
+    check(r.returncode == 1 and "backups are off" in r.stderr,
+          "stanzactl backup without backup_recipient is refused, not skipped in silence", r.stderr)
     check(re.search(r"state restored from the snapshot at seq \d+", new.log_text()),
           "the restored server starts from the restored snapshot")
     r = h.ctl(new, "user", "list")
