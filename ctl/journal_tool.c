@@ -13,6 +13,7 @@
  * server to a client (RFC 5802 §9) and the salt helps an offline guess.
  * Formats: doc/formats/journal.md, doc/formats/event.md. */
 #include "ctl/journal_tool.h"
+#include "kernel/datadir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,35 +54,21 @@ struct jtool {
 
 /* ---- the data directory lock and the journal ---- */
 
-/* Takes <data_dir>/lock like kernel/server.c lock_data_dir. Returns
- * JTOOL_OK with t->lock_fd set, or an exit status after printing why. */
+/* Takes <data_dir>/lock (kernel/datadir.c). Returns JTOOL_OK with
+ * t->lock_fd set, or an exit status after printing why. */
 static int lock_data_dir(struct jtool *t, const char *cmd)
 {
-    char path[JT_PATH_BYTES];
-    if (snprintf(path, sizeof path, "%s/lock", t->data_dir) >= (int)sizeof path) {
-        fprintf(stderr, "stanzactl: data_dir path too long: %s\n", t->data_dir);
-        return JTOOL_USAGE;
-    }
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "stanzactl: %s: %s\n", path, strerror(errno));
-        return JTOOL_DAMAGE;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[JT_PID_BYTES] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = 0;
-        pid[strcspn(pid, "\n")] = 0;
-        fprintf(stderr, "stanzactl: data directory %s is in use (%s is locked by pid %s): "
-                "stop stanzad before `journal %s`\n", t->data_dir, path, *pid ? pid : "unknown",
-                cmd);
-        close(fd);
+    char holder[DATADIR_PID_BYTES], err[512] = "";
+    int fd = datadir_lock(t->data_dir, 0, holder, err, sizeof err);
+    if (fd == -ERR_LOCKED) {
+        fprintf(stderr, "stanzactl: data directory %s is in use (%s): stop stanzad before "
+                "`journal %s`\n", t->data_dir, err, cmd);
         return JTOOL_BUSY;
     }
-    char pid[JT_PID_BYTES];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-        fprintf(stderr, "stanzactl: %s: could not record our pid (continuing)\n", path);
+    if (fd < 0) {
+        fprintf(stderr, "stanzactl: %s\n", err);
+        return fd == -ENAMETOOLONG ? JTOOL_USAGE : JTOOL_DAMAGE;
+    }
     t->lock_fd = fd;
     return JTOOL_OK;
 }

@@ -15,6 +15,7 @@
  * snapshot_list removes leftover temporary snapshot files, as a server
  * start would; nothing else is changed on disk. */
 #include "ctl/replay_tool.h"
+#include "kernel/datadir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,33 +57,20 @@ struct rebuild {
     uint8_t dg[REPLAY_DIGEST_BYTES];
 };
 
-/* Takes <data_dir>/lock like kernel/server.c lock_data_dir. */
+/* Takes <data_dir>/lock (kernel/datadir.c). */
 static int lock_data_dir(struct rtool *t)
 {
-    char path[RT_PATH_BYTES];
-    if (snprintf(path, sizeof path, "%s/lock", t->data_dir) >= (int)sizeof path) {
-        fprintf(stderr, "stanzactl: data_dir path too long: %s\n", t->data_dir);
-        return REPLAY_EXIT_USAGE;
-    }
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "stanzactl: %s: %s\n", path, strerror(errno));
-        return REPLAY_EXIT_FAIL;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[RT_PID_BYTES] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = 0;
-        pid[strcspn(pid, "\n")] = 0;
-        fprintf(stderr, "stanzactl: data directory %s is in use (%s is locked by pid %s): "
-                "stop stanzad before `replay`\n", t->data_dir, path, *pid ? pid : "unknown");
-        close(fd);
+    char holder[DATADIR_PID_BYTES], err[512] = "";
+    int fd = datadir_lock(t->data_dir, 0, holder, err, sizeof err);
+    if (fd == -ERR_LOCKED) {
+        fprintf(stderr, "stanzactl: data directory %s is in use (%s): stop stanzad before "
+                "`replay`\n", t->data_dir, err);
         return REPLAY_EXIT_BUSY;
     }
-    char pid[RT_PID_BYTES];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-        fprintf(stderr, "stanzactl: %s: could not record our pid (continuing)\n", path);
+    if (fd < 0) {
+        fprintf(stderr, "stanzactl: %s\n", err);
+        return fd == -ENAMETOOLONG ? REPLAY_EXIT_USAGE : REPLAY_EXIT_FAIL;
+    }
     t->lock_fd = fd;
     return REPLAY_EXIT_OK;
 }

@@ -5,6 +5,7 @@
  * removes it; the one server-started record (which every start appends
  * anyway) makes the journal's start at seq + 1 durable. */
 #include "ctl/restore_tool.h"
+#include "kernel/datadir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,35 +32,21 @@
 #define RT_PID_BYTES 32
 #define KEY_ENV "STANZAD_JOURNAL_KEY"
 
-/* Takes <data_dir>/lock like kernel/server.c (creating data_dir: a new
- * machine has none). Returns the fd, or -exit status after printing why. */
+/* Takes <data_dir>/lock (kernel/datadir.c), creating data_dir: a new
+ * machine has none. Returns the fd, or -exit status after printing why. */
 static int lock_data_dir(const char *dir)
 {
-    char path[RT_PATH_BYTES];
-    if (mkdir(dir, 0700) && errno != EEXIST) {
-        fprintf(stderr, "stanzactl: data_dir %s: %s\n", dir, strerror(errno));
-        return -RTOOL_FAILED;
-    }
-    snprintf(path, sizeof path, "%s/lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "stanzactl: %s: %s\n", path, strerror(errno));
-        return -RTOOL_FAILED;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[RT_PID_BYTES] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = 0;
-        pid[strcspn(pid, "\n")] = 0;
-        fprintf(stderr, "stanzactl: data directory %s is in use (%s is locked by pid %s): "
-                "stop stanzad before `restore`\n", dir, path, *pid ? pid : "unknown");
-        close(fd);
+    char holder[DATADIR_PID_BYTES], err[512] = "";
+    int fd = datadir_lock(dir, 1, holder, err, sizeof err);
+    if (fd == -ERR_LOCKED) {
+        fprintf(stderr, "stanzactl: data directory %s is in use (%s): stop stanzad before "
+                "`restore`\n", dir, err);
         return -RTOOL_BUSY;
     }
-    char pid[RT_PID_BYTES];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-        fprintf(stderr, "stanzactl: %s: could not record our pid (continuing)\n", path);
+    if (fd < 0) {
+        fprintf(stderr, "stanzactl: %s\n", err);
+        return -RTOOL_FAILED;
+    }
     return fd;
 }
 

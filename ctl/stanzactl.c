@@ -11,6 +11,8 @@
  *     status
  *     snapshot                        take a snapshot now
  *     backup                          take an encrypted backup now
+ *     audit [--since T]               timeline of state changes; T is
+ *                                     2026-11-25T10:00:00Z (UTC) or unix seconds
  *     restore FILE                    offline: FILE is a decrypted backup
  *     journal verify                  offline: the server must be stopped
  *     journal dump [--from SEQ] [--to SEQ] [--bodies]
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl/journal_tool.h"
@@ -45,6 +48,7 @@ static void usage_exit(const char *msg)
           "  status\n"
           "  snapshot                      (take a snapshot now)\n"
           "  backup                        (an encrypted backup now)\n"
+          "  audit [--since T]             (state changes; T: 2026-11-25T10:00:00Z or unix seconds)\n"
           "  restore FILE                  (server stopped; FILE from gpg --decrypt)\n"
           "  journal verify                (server stopped)\n"
           "  journal dump [--from SEQ] [--to SEQ] [--bodies]\n"
@@ -141,6 +145,46 @@ static void check_jid(const char *s)
     }
 }
 
+/* The operator's time for `audit --since`: ISO 8601 UTC
+ * (2026-11-25T10:00:00Z, optionally with .ffffff before the Z) or unix
+ * seconds. Returns microseconds since 1970, or exits with usage. */
+static long long parse_since(const char *t)
+{
+    char *end = NULL;
+    errno = 0;
+    long long secs = strtoll(t, &end, 10);
+    if (*t && !*end && !errno && secs >= 0 && secs < 253402300800LL) /* before year 10000 */
+        return secs * 1000000LL;
+    struct tm tm = {0};
+    int us = 0, used = 0, usedf = 0;
+    if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) == 6) {
+        const char *rest = t + used;
+        if (*rest == '.' && sscanf(rest, ".%6d%n", &us, &usedf) == 1 && usedf == 7)
+            rest += usedf;
+        if (strcmp(rest, "Z") == 0 && tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 &&
+            tm.tm_mday <= 31 && tm.tm_hour < 24 && tm.tm_min < 60 && tm.tm_sec <= 60 && us >= 0) {
+            tm.tm_year -= 1900;
+            tm.tm_mon -= 1;
+            return (long long)timegm(&tm) * 1000000LL + us;
+        }
+    }
+    fprintf(stderr, "stanzactl: bad time '%s': expected 2026-11-25T10:00:00Z or unix seconds\n", t);
+    exit(CTL_USAGE);
+}
+
+static int audit_main(const char *data_dir, int n, char **a)
+{
+    if (n == 1)
+        return exchange(data_dir, 1, a);
+    if (n != 3 || strcmp(a[1], "--since") != 0)
+        usage_exit("usage: audit [--since T]");
+    char us[32];
+    snprintf(us, sizeof us, "%lld", parse_since(a[2]));
+    char *req[3] = {a[0], a[1], us};
+    return exchange(data_dir, 3, req);
+}
+
 static struct config cfg;
 
 static void free_config(void) { config_free(&cfg); }
@@ -162,6 +206,8 @@ int main(int argc, char **argv)
         return exchange(cfg.data_dir, 1, a);
     if (n == 1 && strcmp(a[0], "backup") == 0)
         return exchange(cfg.data_dir, 1, a);
+    if (n >= 1 && strcmp(a[0], "audit") == 0)
+        return audit_main(cfg.data_dir, n, a);
     if (n >= 1 && strcmp(a[0], "restore") == 0)
         return restore_tool_main(&cfg, n - 1, a + 1);
     if (n >= 1 && strcmp(a[0], "journal") == 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "handlers/accounts/accounts.h"
+#include "handlers/audit/audit.h"
 #include "handlers/serverinfo/serverinfo.h"
 #include "handlers/sessions/sessions.h"
 
@@ -11,6 +12,7 @@ const struct handler *const handlers[] = {
     &accounts_handler,   /* accounts, in-band registration (XEP-0077) */
     &sessions_handler,   /* bound resources; routing to local users */
     &serverinfo_handler, /* disco, version, ping, time: stateless answers */
+    &audit_handler,      /* timeline of state changes (stanzactl audit) */
 };
 
 const size_t handlers_count = sizeof handlers / sizeof handlers[0];

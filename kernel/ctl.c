@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "handlers/accounts/accounts.h"
+#include "handlers/audit/audit.h"
 #include "handlers/sessions/sessions.h"
 #include "kernel/backup.h"
 #include "kernel/creds.h"
@@ -131,6 +132,28 @@ static void ctl_user(struct ctl_conn *cc, int argc, char **argv)
     }
 }
 
+/* `audit` or `audit --since US`: stanzactl has turned the operator's time
+ * into microseconds since 1970. The query is an event, so the answer
+ * comes from the audit handler's state (and the query is journaled). */
+static void ctl_audit(struct ctl_conn *cc, int argc, char **argv)
+{
+    long long since = 0;
+    char *end = NULL;
+    if (argc == 3 && strcmp(argv[1], "--since") == 0) {
+        errno = 0;
+        since = strtoll(argv[2], &end, 10);
+        if (!*argv[2] || *end || errno) {
+            ctl_reply(cc, CTL_USAGE, "audit --since: expected microseconds since 1970");
+            return;
+        }
+    } else if (argc != 1) {
+        ctl_reply(cc, CTL_USAGE, "usage: audit [--since MICROSECONDS]");
+        return;
+    }
+    bus_submit(cc->srv->bus,
+               audit_ev_query(cc->id, (int64_t)since, cc->srv->cfg.audit_retention_days));
+}
+
 static void ctl_request(struct ctl_conn *cc, int argc, char **argv)
 {
     if (argc == 1 && strcmp(argv[0], "status") == 0)
@@ -141,6 +164,8 @@ static void ctl_request(struct ctl_conn *cc, int argc, char **argv)
         backup_take(cc->srv, cc->id);
     else if (argc >= 2 && strcmp(argv[0], "user") == 0)
         ctl_user(cc, argc, argv);
+    else if (argc >= 1 && strcmp(argv[0], "audit") == 0)
+        ctl_audit(cc, argc, argv);
     else
         ctl_reply(cc, CTL_USAGE, argc ? "unknown command" : "empty request");
 }

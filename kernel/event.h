@@ -35,7 +35,8 @@
     X(EV_ACCOUNT_REGISTER, 5, "account-register")                           \
     X(EV_ACCOUNT_PASSWD, 6, "account-passwd")                               \
     X(EV_ACCOUNT_DELETE, 7, "account-delete")                               \
-    X(EV_ACCOUNT_LIST, 8, "account-list") /* operator query, audited */
+    X(EV_ACCOUNT_LIST, 8, "account-list") /* operator query, audited */  \
+    X(EV_AUDIT_QUERY, 9, "audit-query")   /* operator: the audit timeline */
 
 enum ev_type {
 #define X(e, num, name) e = num,

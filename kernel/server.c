@@ -18,42 +18,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "handlers/audit/audit.h"
 #include "kernel/backup.h"
 #include "kernel/c2s.h"
 #include "kernel/ctl.h"
+#include "kernel/datadir.h"
 #include "kernel/log.h"
 #include "kernel/snapshotter.h"
 #include "replay/replay.h"
 
-/* One server per data directory: an exclusive lock on <data_dir>/lock,
- * which also records the holder's pid for the error message. */
+/* One server per data directory (kernel/datadir.c). */
 static int lock_data_dir(const char *dir)
 {
-    char path[4096];
-    if (mkdir(dir, 0700) && errno != EEXIST) {
-        log_error("data_dir %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_error("%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB)) {
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = 0;
-        pid[strcspn(pid, "\n")] = 0;
+    char holder[DATADIR_PID_BYTES], err[512] = "";
+    int fd = datadir_lock(dir, 1, holder, err, sizeof err);
+    if (fd == -ERR_LOCKED)
         log_error("data directory %s is in use by another process (pid %s); "
-                  "one server per data directory", dir, *pid ? pid : "unknown");
-        close(fd);
-        return -1;
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
-        log_warn("%s: could not record pid", path);
+                  "one server per data directory", dir, holder);
+    else if (fd < 0)
+        log_error("%s", err);
     return fd;
 }
 
@@ -270,7 +253,9 @@ static int server_start(struct server *s)
         return rc;
     static const struct bus_ops ops = {.exec = router_exec, .refuse = router_refuse};
     s->bus = bus_new(s->loop, s->journal, s->dispatch, &ops, s);
-    bus_submit(s->bus, event_server_started(s->cfg.domain, STANZAD_VERSION));
+    struct event *started = event_server_started(s->cfg.domain, STANZAD_VERSION);
+    audit_ev_set_retention(started, s->cfg.audit_retention_days);
+    bus_submit(s->bus, started);
     snapshotter_start(s, snap_seq);
     backup_start(s);
     rc = c2s_listen(s);
