@@ -133,6 +133,13 @@ void xml_stream_reset(struct xml_stream *s);
  * callbacks run (used before switching to TLS, when the rest of the
  * input must not be read as plaintext). Safe inside a callback. */
 void xml_stream_stop(struct xml_stream *s);
+/* Frees what an idle stream holds (the expat parser, the text buffer and
+ * the element stack) when it stands between stanzas with nothing pending:
+ * inside <stream:stream>, every byte fed consumed, no error, stop or
+ * reset. Otherwise does nothing. The next feed makes a new parser that
+ * parses the rest exactly as the old one would have (same trees, limits,
+ * errors and close_cb; open_cb does not run again). Not from a callback. */
+void xml_stream_trim(struct xml_stream *s);
 void xml_stream_free(struct xml_stream *s);
 
 #endif

@@ -29,6 +29,21 @@
  * after the current event go to a fresh parser; after a stop they are
  * dropped. The same silencing follows an error and </stream:stream>.
  *
+ * Trimming an idle stream. Most of an idle session's parser memory is
+ * expat's own (about 12 KiB: its DTD and name hash tables, namespace
+ * bindings and input buffer), so xml_stream_trim() frees the expat parser
+ * between stanzas and the next feed makes a new one. expat cannot be
+ * primed at depth 1 other than by parsing a stream header, so the new
+ * parser first parses, with no handler but a check, a synthetic header
+ * built when the peer's header was read: the same element name (prefix
+ * included, since the peer's </stream:stream> must match it) and the same
+ * namespace declarations, nothing else. That is everything a stanza's tree
+ * takes from its header: expat resolves prefixes and the default
+ * namespace from the declarations in scope, and nothing else (xml:lang
+ * included) is inherited into a child's tree. Positions restart at the
+ * synthetic header's length; every limit is a difference of positions or
+ * a count kept here (stray), so the limits are unchanged.
+ *
  * Expat's allocations go through xmalloc (out of memory aborts, as
  * everywhere in stanzad). */
 #include <assert.h>
@@ -62,6 +77,10 @@
 #define XML_STREAM_DEPTH_HEADROOM 4
 /* Initial slots of the open-element stack; it grows to depth_max. */
 #define XML_STREAM_STACK_INIT 8
+/* Largest synthetic header kept for re-creating a trimmed parser; a
+ * stream whose namespace declarations need more is never trimmed (a
+ * normal one needs about 90 bytes). */
+#define XML_STREAM_REPLAY_BYTES_MAX 1024
 
 struct xml_stream {
     XML_Parser p;
@@ -74,6 +93,8 @@ struct xml_stream {
     bool stopped;       /* stop or </stream:stream>: input dropped until reset */
     bool reset_pending; /* reset asked from a callback; resume_at is valid */
     bool failed;        /* error_cb ran during the current feed */
+    bool trimmed;       /* p was freed while idle: the next feed replays the header */
+    bool in_cdata;      /* inside a CDATA section: expat state a new parser lacks */
     int err;            /* 0, or what every feed returns after error_cb */
 
     uint64_t fed;          /* bytes given to this parser before the current chunk */
@@ -85,6 +106,9 @@ struct xml_stream {
     unsigned depth;      /* open elements, <stream:stream> included */
     unsigned ns_decls;   /* namespace declarations on the element being opened */
     char *hdr_ns;        /* default namespace declared on the first element */
+    struct buf hdr_decls; /* the first element's declarations, as attributes */
+    char *replay;        /* synthetic header (see "Trimming"), NUL-terminated, or NULL */
+    size_t replay_len;
     struct xnode **stack; /* stack[0] = stanza root, stack[depth - 2] = innermost */
     unsigned stack_cap;
     struct buf text;     /* character data not yet made a text node */
@@ -120,6 +144,16 @@ static void drop_partial(struct xml_stream *s)
     buf_free(&s->text);
     free(s->hdr_ns);
     s->hdr_ns = NULL;
+    buf_free(&s->hdr_decls);
+}
+
+/* Forgets the stream's header: a new stream or an error follows. */
+static void drop_replay(struct xml_stream *s)
+{
+    free(s->replay);
+    s->replay = NULL;
+    s->replay_len = 0;
+    s->trimmed = false;
 }
 
 /* The input broke a rule: free what we hold, report once, go silent. */
@@ -131,6 +165,7 @@ static void fail(struct xml_stream *s, enum stream_err cond, const char *text)
     s->failed = true;
     halt_parser(s);
     drop_partial(s);
+    drop_replay(s);
     if (s->cbs.error_cb)
         s->cbs.error_cb(s->arg, cond, text);
 }
@@ -214,6 +249,51 @@ static void push(struct xml_stream *s, struct xnode *n)
 
 /* --- expat handlers --------------------------------------------------- */
 
+/* Appends v to out as an attribute value quoted with ', escaped so that
+ * expat's attribute normalisation gives back exactly v. */
+static void put_attr_value(struct buf *out, const char *v)
+{
+    buf_puts(out, "'");
+    for (; *v; v++) {
+        switch (*v) {
+        case '&': buf_puts(out, "&amp;"); break;
+        case '<': buf_puts(out, "&lt;"); break;
+        case '\'': buf_puts(out, "&apos;"); break;
+        case '\t': buf_puts(out, "&#9;"); break;
+        case '\n': buf_puts(out, "&#10;"); break;
+        case '\r': buf_puts(out, "&#13;"); break;
+        default: buf_put(out, v, 1);
+        }
+    }
+    buf_puts(out, "'");
+}
+
+/* Records the synthetic header used after a trim: the header's qualified
+ * name as the peer wrote it (from expat's input context, which holds the
+ * whole start tag while its handler runs) and its declarations. Without
+ * the context, or when too large, the stream is simply never trimmed. */
+static void record_replay(struct xml_stream *s)
+{
+    int off = 0, size = 0;
+    const char *ctx = XML_GetInputContext(s->p, &off, &size);
+    struct buf r;
+    buf_init(&r);
+    if (ctx && off >= 0 && off < size && ctx[off] == '<') {
+        int end = off + 1;
+        while (end < size && !strchr(" \t\r\n/>", ctx[end]))
+            end++;
+        buf_put(&r, ctx + off, (size_t)(end - off));
+        buf_put(&r, s->hdr_decls.p, s->hdr_decls.len);
+        buf_puts(&r, ">");
+    }
+    buf_free(&s->hdr_decls);
+    if (r.len > 1 && r.len <= XML_STREAM_REPLAY_BYTES_MAX && !r.err) {
+        buf_cstr(&r);
+        s->replay = (char *)buf_take(&r, &s->replay_len);
+    }
+    buf_free(&r);
+}
+
 /* The first element must be <stream:stream> in NS_STREAMS (§4.9.3.10). */
 static void open_stream(struct xml_stream *s, const char *name, const char **atts, size_t na)
 {
@@ -230,6 +310,7 @@ static void open_stream(struct xml_stream *s, const char *name, const char **att
         s->hdr_ns = NULL;
     }
     s->depth = 1;
+    record_replay(s);
     if (s->cbs.open_cb)
         s->cbs.open_cb(s->arg, hdr);
     xml_free(hdr);
@@ -329,16 +410,44 @@ static void XMLCALL on_text(void *ud, const XML_Char *p, int n)
     }
 }
 
+/* A CDATA section is text (see on_text), but between its start and end
+ * expat is in a state of its own, even at stream level; trimming there
+ * would lose it. */
+static void XMLCALL on_cdata_start(void *ud)
+{
+    struct xml_stream *s = ud;
+    if (s->halt)
+        return;
+    s->last_end = event_end(s);
+    s->in_cdata = true;
+}
+
+static void XMLCALL on_cdata_end(void *ud)
+{
+    struct xml_stream *s = ud;
+    if (s->halt)
+        return;
+    s->last_end = event_end(s);
+    s->in_cdata = false;
+}
+
 static void XMLCALL on_ns_decl(void *ud, const XML_Char *prefix, const XML_Char *uri)
 {
     struct xml_stream *s = ud;
     if (s->halt)
         return;
     s->ns_decls++;
-    if (s->depth == 0 && !prefix) {
+    if (s->depth != 0)
+        return;
+    if (!prefix) {
         free(s->hdr_ns);
         s->hdr_ns = xstrdup(uri ? uri : "");
     }
+    buf_puts(&s->hdr_decls, prefix ? " xmlns:" : " xmlns");
+    if (prefix)
+        buf_puts(&s->hdr_decls, prefix);
+    buf_puts(&s->hdr_decls, "=");
+    put_attr_value(&s->hdr_decls, uri ? uri : "");
 }
 
 static void XMLCALL on_xml_decl(void *ud, const XML_Char *version, const XML_Char *encoding,
@@ -401,6 +510,7 @@ static void setup_parser(struct xml_stream *s)
     XML_SetUserData(s->p, s);
     XML_SetElementHandler(s->p, on_start, on_end);
     XML_SetCharacterDataHandler(s->p, on_text);
+    XML_SetCdataSectionHandler(s->p, on_cdata_start, on_cdata_end);
     XML_SetStartNamespaceDeclHandler(s->p, on_ns_decl);
     XML_SetXmlDeclHandler(s->p, on_xml_decl);
     XML_SetStartDoctypeDeclHandler(s->p, on_doctype);
@@ -409,28 +519,50 @@ static void setup_parser(struct xml_stream *s)
     XML_SetProcessingInstructionHandler(s->p, on_pi);
 }
 
-/* A fresh stream on the same parser memory. Leaves `stopped` alone: the
- * caller decides (a stop asked after a reset in one callback holds). */
+/* A fresh stream on the same parser memory (or, after a trim, on a parser
+ * the next feed makes). Leaves `stopped` alone: the caller decides (a stop
+ * asked after a reset in one callback holds). */
 static void restart(struct xml_stream *s)
 {
     assert(!s->in_parse);
     drop_partial(s);
-    XML_Bool ok = XML_ParserReset(s->p, "UTF-8");
-    assert(ok);
-    (void)ok;
-    setup_parser(s);
+    drop_replay(s);
+    if (s->p) {
+        XML_Bool ok = XML_ParserReset(s->p, "UTF-8");
+        assert(ok);
+        (void)ok;
+        setup_parser(s);
+    }
     s->halt = false;
     s->reset_pending = false;
     s->err = 0;
     s->fed = s->last_end = s->stanza_start = s->stray = 0;
     s->depth = 0;
     s->ns_decls = 0;
+    s->in_cdata = false;
+}
+
+/* A new expat parser with no handlers yet. */
+static XML_Parser new_expat(void)
+{
+    static const XML_Memory_Handling_Suite mem = {xmalloc, xrealloc, free};
+    /* "UTF-8" as the protocol encoding: expat then ignores a declared
+     * encoding, which on_xml_decl refuses instead (RFC 6120 §11.6). */
+    XML_Parser p = XML_ParserCreate_MM("UTF-8", &mem, " ");
+    assert(p != NULL);
+    XML_SetReparseDeferralEnabled(p, XML_FALSE); /* see "Latency" above */
+    return p;
+}
+
+static void create_parser(struct xml_stream *s)
+{
+    s->p = new_expat();
+    setup_parser(s);
 }
 
 struct xml_stream *xml_stream_new(const struct xml_limits *lim, const struct xml_stream_cbs *cbs,
                                   void *arg)
 {
-    static const XML_Memory_Handling_Suite mem = {xmalloc, xrealloc, free};
     assert(lim->stanza_bytes_max > 0);
     assert(lim->depth_max > 0);
     struct xml_stream *s = xcalloc(1, sizeof *s);
@@ -439,12 +571,9 @@ struct xml_stream *xml_stream_new(const struct xml_limits *lim, const struct xml
         s->lim.depth_max = XML_BIN_DEPTH_MAX - XML_STREAM_DEPTH_HEADROOM;
     s->cbs = *cbs;
     s->arg = arg;
-    /* "UTF-8" as the protocol encoding: expat then ignores a declared
-     * encoding, which on_xml_decl refuses instead (RFC 6120 §11.6). */
-    s->p = XML_ParserCreate_MM("UTF-8", &mem, " ");
-    assert(s->p != NULL);
-    setup_parser(s);
     buf_init(&s->text);
+    buf_init(&s->hdr_decls);
+    create_parser(s);
     return s;
 }
 
@@ -454,7 +583,9 @@ void xml_stream_free(struct xml_stream *s)
         return;
     assert(!s->in_parse); /* not from a callback */
     drop_partial(s);
-    XML_ParserFree(s->p);
+    drop_replay(s);
+    if (s->p)
+        XML_ParserFree(s->p);
     free(s->stack);
     free(s);
 }
@@ -476,6 +607,78 @@ void xml_stream_stop(struct xml_stream *s)
 {
     s->stopped = true;
     halt_parser(s);
+}
+
+/* --- trimming ------------------------------------------------------------ */
+
+/* True between stanzas with nothing pending: inside the stream element,
+ * every byte fed so far consumed into complete events (expat holds back
+ * an unfinished tag, a split UTF-8 character, a trailing CR or ']', and
+ * none of them has fired a handler yet, so last_end < fed), no stanza,
+ * text or CDATA section open, and no error, stop or reset in the way. */
+static bool idle(const struct xml_stream *s)
+{
+    if (!s->p || s->in_parse || s->halt || s->stopped || s->err || s->reset_pending)
+        return false;
+    if (s->depth != 1 || s->ns_decls || s->in_cdata || s->text.len || !s->replay ||
+        s->last_end != s->fed)
+        return false;
+    XML_ParsingStatus st;
+    XML_GetParsingStatus(s->p, &st);
+    return st.parsing == XML_PARSING;
+}
+
+void xml_stream_trim(struct xml_stream *s)
+{
+    if (!idle(s))
+        return;
+    assert(s->stack == NULL || s->stack[0] == NULL); /* no stanza open at depth 1 */
+    XML_ParserFree(s->p);
+    s->p = NULL;
+    s->trimmed = true;
+    buf_free(&s->text);
+    free(s->stack);
+    s->stack = NULL;
+    s->stack_cap = 0;
+}
+
+/* The one handler while the synthetic header is parsed: it must give
+ * back the stream element it was made from. */
+static void XMLCALL on_replay_start(void *ud, const XML_Char *name, const XML_Char **atts)
+{
+    (void)atts;
+    bool *seen = ud;
+    size_t n = sizeof NS_STREAMS - 1;
+    *seen = strncmp(name, NS_STREAMS, n) == 0 && strcmp(name + n, " stream") == 0;
+}
+
+/* Makes the parser a feed needs: after a trim, a new one that has parsed
+ * the synthetic header silently, so that it stands where the old one
+ * stood; after a reset of a trimmed stream, a fresh one. Returns 0, or -1
+ * after failing if the header does not parse again (it is built to: this
+ * only keeps a mistake in it from ever becoming a crash). */
+static int ensure_parser(struct xml_stream *s)
+{
+    if (s->p)
+        return 0;
+    if (!s->trimmed) {
+        create_parser(s);
+        return 0;
+    }
+    s->p = new_expat();
+    bool seen = false;
+    XML_SetUserData(s->p, &seen);
+    XML_SetStartElementHandler(s->p, on_replay_start);
+    enum XML_Status st = XML_Parse(s->p, s->replay, (int)s->replay_len, XML_FALSE);
+    XML_SetStartElementHandler(s->p, NULL);
+    setup_parser(s);
+    s->trimmed = false;
+    /* positions restart after the synthetic header; see "Trimming" */
+    s->fed = s->last_end = s->replay_len;
+    if (st == XML_STATUS_OK && seen)
+        return 0;
+    fail(s, STREAM_INTERNAL_SERVER_ERROR, "stream header does not parse after trimming");
+    return -1;
 }
 
 /* --- feeding ------------------------------------------------------------ */
@@ -507,6 +710,8 @@ static enum stream_err expat_cond(enum XML_Error e)
  * were used: all of them, or fewer when a callback asked for a reset. */
 static size_t parse_chunk(struct xml_stream *s, const char *p, size_t n)
 {
+    if (ensure_parser(s))
+        return n;
     if (utf16_start(s, p, n)) {
         fail(s, STREAM_UNSUPPORTED_ENCODING, "UTF-16 input");
         return n;

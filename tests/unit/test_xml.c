@@ -1,9 +1,11 @@
 /* test_xml: kernel/xml.c, xml_bin.c and xml_stream.c — building and
  * serialising trees (escaping, namespaces, mixed content), the stream
  * parser (RFC 6120 §4 framing, every §11 restriction and hard limit,
- * splitting the input anywhere, reset and stop from callbacks) and the
- * binary codec, including damaged input (xml_bin_corrupt cases). */
+ * splitting the input anywhere, reset and stop from callbacks, trimming
+ * an idle stream) and the binary codec, including damaged input
+ * (xml_bin_corrupt cases). */
 #include <check.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -931,6 +933,264 @@ START_TEST(reset_inside_error_cb_drops_the_rest_of_that_feed)
 }
 END_TEST
 
+/* --- trimming an idle stream ---------------------------------------------- */
+
+/* Bytes of heap in use, or 0 when malloc cannot say (under ASan). */
+static size_t heap_used(void)
+{
+    static int works = -1;
+    if (works < 0) {
+        size_t a = mallinfo2().uordblks;
+        char *volatile x = malloc(10000); /* volatile: kept although unused */
+        size_t b = mallinfo2().uordblks;
+        free(x);
+        works = b >= a + 10000;
+    }
+    return works ? mallinfo2().uordblks : 0;
+}
+
+/* Like feed_step, but calls xml_stream_trim after every piece: it trims
+ * whenever the stream is idle and must change nothing else. */
+static int feed_step_trim(struct rec *r, const char *in, size_t n, size_t step)
+{
+    int first = 0;
+    if (step == 0)
+        step = n ? n : 1;
+    for (size_t off = 0; off < n; off += step) {
+        size_t len = n - off < step ? n - off : step;
+        int rc = xml_stream_feed(r->s, in + off, len);
+        if (rc < 0 && first == 0)
+            first = rc;
+        xml_stream_trim(r->s);
+    }
+    return first;
+}
+
+/* The log of in fed in pieces of step with a trim after each piece must
+ * equal the log of in fed at once without any trim (result codes too). */
+static void expect_trim_changes_nothing(const char *in, const struct xml_limits *lim)
+{
+    int want_rc;
+    char *want = run(in, 0, lim, &want_rc);
+    static const size_t steps[] = {0, 1, 2, 3, 5, 7, 13, 64};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        struct rec r;
+        rec_init(&r, lim);
+        int rc = feed_step_trim(&r, in, strlen(in), steps[i]);
+        ck_assert_msg(rc == want_rc, "step %zu: rc %d, want %d", steps[i], rc, want_rc);
+        ck_assert_str_eq(buf_cstr(&r.log), want);
+        rec_done(&r);
+    }
+    free(want);
+}
+
+/* A header with its own prefix for the streams namespace, no default
+ * namespace, and prefixes stanzas use, one of them a URI that needs
+ * escaping (tab, apostrophe, <, &) to be declared again. */
+#define PHDR                                                                                   \
+    "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns:foo='urn:foo' "              \
+    "xmlns:q=\"urn:q&#9;'&lt;&amp;\" to='example.com' xml:lang='fr' version='1.0'>"
+#define PSTANZAS                                                                               \
+    "<foo:x foo:a='1' q:b='2' xml:lang='de'><q:y>t</q:y><z xmlns='jabber:client'/></foo:x>" \
+    "\n<message xmlns='jabber:client'><foo:ext/></message> "
+
+START_TEST(trim_is_invisible_in_the_trees_of_later_stanzas)
+{
+    expect_trim_changes_nothing(TRANSCRIPT, NULL);
+    expect_trim_changes_nothing(HDR MSG "\r\n" MSG "]" BIND, NULL);
+    /* a CDATA section at stream level is expat state: no trim inside it */
+    expect_trim_changes_nothing(HDR MSG "<![CDATA[x<a/>y]]>" BIND "<![CDATA[<b/>", NULL);
+    expect_trim_changes_nothing(PHDR PSTANZAS PSTANZAS "</s:stream>", NULL);
+    /* what the header declared is what the trees get after a trim */
+    int rc;
+    char *log = run(PHDR PSTANZAS, 1, NULL, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_ptr_nonnull(strstr(log, "<x xmlns='urn:foo' xmlns:a0='urn:foo' a0:a='1' "
+                                      "xmlns:a1='urn:q&#9;&apos;&lt;&amp;' a1:b='2' "
+                                      "xml:lang='de'>"));
+    ck_assert_ptr_nonnull(strstr(log, "<y xmlns='urn:q&#9;&apos;&lt;&amp;'>t</y>"));
+    free(log);
+    /* a default namespace of its own on the header */
+    expect_trim_changes_nothing("<stream xmlns='http://etherx.jabber.org/streams'><a/><b/>"
+                                "</stream>", NULL);
+}
+END_TEST
+
+START_TEST(trim_leaves_byte_at_a_time_equal_to_all_at_once)
+{
+    char *whole = run(TRANSCRIPT, 0, NULL, NULL);
+    size_t n = strlen(TRANSCRIPT);
+    for (int round = 0; round < 100; round++) {
+        struct rec r;
+        rec_init(&r, NULL);
+        for (size_t off = 0; off < n;) {
+            size_t len = round == 0 ? 1 : 1 + rng() % 40;
+            if (len > n - off)
+                len = n - off;
+            ck_assert_int_eq(xml_stream_feed(r.s, TRANSCRIPT + off, len), 0);
+            off += len;
+            xml_stream_trim(r.s);
+            xml_stream_trim(r.s); /* a second trim of a trimmed stream is harmless */
+        }
+        ck_assert_str_eq(buf_cstr(&r.log), whole);
+        rec_done(&r);
+    }
+    free(whole);
+}
+END_TEST
+
+START_TEST(trim_frees_an_idle_parser_and_leaves_a_busy_one)
+{
+    struct rec r;
+    rec_init(&r, NULL);
+    const char *in = HDR MSG "<message><bo";
+    size_t first = strlen(HDR MSG);
+    ck_assert_int_eq(xml_stream_feed(r.s, in, first), 0);
+    size_t before = heap_used();
+    xml_stream_trim(r.s);
+    size_t after = heap_used();
+    if (before) /* expat's tables and buffer: several KiB */
+        ck_assert_uint_gt(before, after + 4096);
+    /* mid-stanza (and mid-tag) trim does nothing at all */
+    ck_assert_int_eq(xml_stream_feed(r.s, in + first, strlen(in) - first), 0);
+    before = heap_used();
+    xml_stream_trim(r.s);
+    ck_assert_uint_eq(heap_used(), before);
+    ck_assert_int_eq(xml_stream_feed(r.s, "dy>x</body></message>", 21), 0);
+    ck_assert_str_eq(buf_cstr(&r.log),
+                     HDR_OPEN_LOG MSG "\n<message><body>x</body></message>\n");
+    rec_done(&r);
+    /* before the header is complete, trim does nothing either */
+    expect_trim_changes_nothing(HDR MSG, NULL);
+}
+END_TEST
+
+START_TEST(stream_end_after_trim_calls_close)
+{
+    expect_trim_changes_nothing(HDR MSG "</stream:stream><junk>", NULL);
+    struct rec r;
+    rec_init(&r, NULL);
+    ck_assert_int_eq(xml_stream_feed(r.s, PHDR, strlen(PHDR)), 0);
+    xml_stream_trim(r.s);
+    ck_assert_int_eq(xml_stream_feed(r.s, "</s:stream>", 11), 0);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&r.log), ")\nclose\n"));
+    rec_done(&r);
+    /* a close tag with another prefix still does not match the header */
+    rec_init(&r, NULL);
+    ck_assert_int_eq(xml_stream_feed(r.s, PHDR, strlen(PHDR)), 0);
+    xml_stream_trim(r.s);
+    ck_assert_int_lt(xml_stream_feed(r.s, "</stream:stream>", 16), 0);
+    ck_assert_int_eq(r.cond, STREAM_NOT_WELL_FORMED);
+    rec_done(&r);
+}
+END_TEST
+
+START_TEST(errors_after_trim_are_reported_the_same)
+{
+    static const char *const bad[] = {
+        "<a></b>", "</x>", "<a><!-- c --></a>", "<?pi x?>", "<foo:a/>", "<a x='1' x='2'/>",
+        "<a>&undefined;</a>", "<a b='<'/>", "<a\x01/>", "<a>\xff</a>",
+        "<a a='' b='' c='' d='' e='' f='' g='' h='' i=''/>",
+        "<a><b><c><d><e><f><g><h><i/></h></g></f></e></d></c></b></a>",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct buf in;
+        buf_init(&in);
+        buf_puts(&in, HDR MSG " ");
+        buf_puts(&in, bad[i]);
+        expect_trim_changes_nothing(buf_cstr(&in), NULL);
+        buf_free(&in);
+    }
+    /* limits: a stanza of exactly stanza_bytes_max fits after a trim, one
+     * byte more does not; stray text keeps counting across a trim */
+    char *fits = stanza_of(LIM.stanza_bytes_max);
+    char *over = stanza_of(LIM.stanza_bytes_max + 1);
+    struct buf in;
+    buf_init(&in);
+    buf_printf(&in, "%s%s %s%s", HDR, MSG, fits, over);
+    expect_trim_changes_nothing(buf_cstr(&in), NULL);
+    buf_reset(&in);
+    buf_puts(&in, HDR MSG);
+    for (size_t k = 0; k < LIM.stanza_bytes_max / 2 + 1; k++)
+        buf_puts(&in, "x<a/>y");
+    expect_trim_changes_nothing(buf_cstr(&in), NULL);
+    buf_free(&in);
+    free(fits);
+    free(over);
+}
+END_TEST
+
+START_TEST(reset_and_stop_after_trim_behave_as_without)
+{
+    /* reset: a new header with another namespace, open_cb again */
+    struct rec r;
+    rec_init(&r, NULL);
+    ck_assert_int_eq(xml_stream_feed(r.s, PHDR, strlen(PHDR)), 0);
+    xml_stream_trim(r.s);
+    xml_stream_reset(r.s);
+    ck_assert_int_eq(xml_stream_feed(r.s, HDR2 BIND, strlen(HDR2 BIND)), 0);
+    ck_assert_ptr_nonnull(
+        strstr(buf_cstr(&r.log), ")\nopen(to=im.example.com version=1.0 xmlns=jabber:client)\n" BIND
+                                 "\n"));
+    xml_stream_trim(r.s);
+    ck_assert_int_eq(xml_stream_feed(r.s, MSG, strlen(MSG)), 0);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&r.log), BIND "\n" MSG "\n"));
+    /* stop: everything dropped until a reset */
+    xml_stream_trim(r.s);
+    xml_stream_stop(r.s);
+    size_t len = r.log.len;
+    ck_assert_int_eq(xml_stream_feed(r.s, MSG, strlen(MSG)), 0);
+    ck_assert_uint_eq(r.log.len, len);
+    xml_stream_reset(r.s);
+    ck_assert_int_eq(xml_stream_feed(r.s, HDR MSG, strlen(HDR MSG)), 0);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&r.log) + len, HDR_OPEN_LOG MSG "\n"));
+    rec_done(&r);
+    /* a reset asked in a callback on a stream trimmed before that feed */
+    rec_init(&r, NULL);
+    r.reset_on = "success";
+    ck_assert_int_eq(xml_stream_feed(r.s, HDR, strlen(HDR)), 0);
+    xml_stream_trim(r.s);
+    ck_assert_int_eq(xml_stream_feed(r.s, AUTH HDR2 BIND, strlen(AUTH HDR2 BIND)), 0);
+    ck_assert_str_eq(buf_cstr(&r.log),
+                     HDR_OPEN_LOG AUTH "\nopen(to=im.example.com version=1.0 "
+                                       "xmlns=jabber:client)\n" BIND "\n");
+    rec_done(&r);
+}
+END_TEST
+
+/* Not a check: heap held per idle parser (after the header and two
+ * stanzas) before and after a trim, and once a stanza came after it. */
+START_TEST(trim_measurement_printout)
+{
+    enum { N = 1000 };
+    if (!heap_used())
+        return; /* no figures under ASan */
+    static struct rec r[N];
+    size_t h0 = heap_used();
+    for (int i = 0; i < N; i++) {
+        rec_init(&r[i], NULL);
+        r[i].first = xml_new("x", "y"); /* so that rec_stanza frees every stanza */
+        ck_assert_int_eq(xml_stream_feed(r[i].s, HDR MSG BIND, strlen(HDR MSG BIND)), 0);
+        buf_free(&r[i].log);
+    }
+    size_t h1 = heap_used();
+    for (int i = 0; i < N; i++)
+        xml_stream_trim(r[i].s);
+    size_t h2 = heap_used();
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(xml_stream_feed(r[i].s, MSG, strlen(MSG)), 0);
+        buf_free(&r[i].log);
+    }
+    size_t h3 = heap_used();
+    printf("xml_stream heap per idle parser: %.2f KiB untrimmed, %.2f KiB trimmed, "
+           "%.2f KiB after the next stanza\n",
+           (double)(h1 - h0) / N / 1024, (double)(h2 - h0) / N / 1024,
+           (double)(h3 - h0) / N / 1024);
+    for (int i = 0; i < N; i++)
+        rec_done(&r[i]);
+}
+END_TEST
+
 /* --- binary codec ---------------------------------------------------------- */
 
 static struct xnode *bin_round(const struct xnode *n, struct buf *enc)
@@ -1188,6 +1448,16 @@ static Suite *xml_suite(void)
     tcase_add_test(t, the_later_of_stop_and_reset_in_one_callback_wins);
     tcase_add_test(t, reset_after_an_error_starts_a_clean_stream);
     tcase_add_test(t, reset_inside_error_cb_drops_the_rest_of_that_feed);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("trim");
+    tcase_add_test(t, trim_is_invisible_in_the_trees_of_later_stanzas);
+    tcase_add_test(t, trim_leaves_byte_at_a_time_equal_to_all_at_once);
+    tcase_add_test(t, trim_frees_an_idle_parser_and_leaves_a_busy_one);
+    tcase_add_test(t, stream_end_after_trim_calls_close);
+    tcase_add_test(t, errors_after_trim_are_reported_the_same);
+    tcase_add_test(t, reset_and_stop_after_trim_behave_as_without);
+    tcase_add_test(t, trim_measurement_printout);
     suite_add_tcase(s, t);
 
     t = tcase_create("bin");
