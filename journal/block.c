@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kernel/err.h"
+#include "kernel/le.h"
 #include "kernel/mem.h"
 
 #define HKDF_INFO_SEGMENT "stanzad journal v1 segment key"
@@ -101,33 +102,6 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t n)
 
 /* ---- little-endian helpers for fixed offsets ---- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-
 static int all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -180,9 +154,9 @@ int seg_header_encode(const struct seg_header *h, const struct seg_key *k,
     assert(h->first_seq >= 1);
     memset(out, 0, SEG_HDR_BYTES);
     memcpy(out, SEG_MAGIC, SEG_MAGIC_BYTES);
-    put16(out + SEG_OFF_VERSION, JOURNAL_FORMAT_VERSION);
-    put16(out + SEG_OFF_FLAGS, 0);
-    put64(out + SEG_OFF_FIRST_SEQ, h->first_seq);
+    le_put16(out + SEG_OFF_VERSION, JOURNAL_FORMAT_VERSION);
+    le_put16(out + SEG_OFF_FLAGS, 0);
+    le_put64(out + SEG_OFF_FIRST_SEQ, h->first_seq);
     memcpy(out + SEG_OFF_ID, h->id, SEG_ID_BYTES);
     int rc = journal_key_check(master, out + SEG_OFF_KEY_CHECK);
     if (rc)
@@ -192,7 +166,7 @@ int seg_header_encode(const struct seg_header *h, const struct seg_key *k,
                                   seg_hdr_nonce, BLOCK_NONCE_BYTES, out, SEG_OFF_TAG, NULL, NULL,
                                   BLOCK_TAG_BYTES, out + SEG_OFF_TAG) != 0)
         return -ERR_CRYPTO;
-    put32(out + SEG_OFF_CRC, crc32c(0, out, SEG_OFF_CRC));
+    le_put32(out + SEG_OFF_CRC, crc32c(0, out, SEG_OFF_CRC));
     return 0;
 }
 
@@ -202,13 +176,13 @@ int seg_header_decode(const uint8_t in[SEG_HDR_BYTES], const uint8_t master[JOUR
     uint8_t kcv[SEG_KEY_CHECK_BYTES];
     if (memcmp(in, SEG_MAGIC, SEG_MAGIC_BYTES) != 0)
         return *why = "not a journal segment (bad magic)", -ERR_CORRUPT;
-    if (crc32c(0, in, SEG_OFF_CRC) != get32(in + SEG_OFF_CRC))
+    if (crc32c(0, in, SEG_OFF_CRC) != le_get32(in + SEG_OFF_CRC))
         return *why = "segment header checksum mismatch", -ERR_CORRUPT;
-    if (get16(in + SEG_OFF_VERSION) != JOURNAL_FORMAT_VERSION)
+    if (le_get16(in + SEG_OFF_VERSION) != JOURNAL_FORMAT_VERSION)
         return *why = "unsupported journal format version", -ERR_VERSION;
-    if (get16(in + SEG_OFF_FLAGS) != 0)
+    if (le_get16(in + SEG_OFF_FLAGS) != 0)
         return *why = "segment header has unknown flags", -ERR_VERSION;
-    h->first_seq = get64(in + SEG_OFF_FIRST_SEQ);
+    h->first_seq = le_get64(in + SEG_OFF_FIRST_SEQ);
     if (h->first_seq == 0)
         return *why = "segment header first_seq is 0", -ERR_CORRUPT;
     memcpy(h->id, in + SEG_OFF_ID, SEG_ID_BYTES);
@@ -243,7 +217,7 @@ void record_put(struct buf *area, uint64_t seq, int64_t time_us, uint16_t type,
     buf_put(area, payload, len);
     if (area->err)
         return;
-    put32(area->p + start, crc32c(0, area->p + start + 4, area->len - start - 4));
+    le_put32(area->p + start, crc32c(0, area->p + start + 4, area->len - start - 4));
 }
 
 int record_next(struct rd *area, struct jrec *r, const char **why)
@@ -276,14 +250,14 @@ int block_hdr_decode(const uint8_t in[BLOCK_HDR_BYTES], struct block_hdr *h, con
 {
     if (memcmp(in, BLOCK_MAGIC, BLOCK_MAGIC_BYTES) != 0)
         return *why = "bad block magic", -ERR_CORRUPT;
-    if (crc32c(0, in, BLOCK_OFF_CRC) != get32(in + BLOCK_OFF_CRC))
+    if (crc32c(0, in, BLOCK_OFF_CRC) != le_get32(in + BLOCK_OFF_CRC))
         return *why = "block header checksum mismatch", -ERR_CORRUPT;
-    h->len = get32(in + BLOCK_OFF_LEN);
-    h->first_seq = get64(in + BLOCK_OFF_FIRST_SEQ);
-    h->count = get32(in + BLOCK_OFF_COUNT);
-    h->raw_len = get32(in + BLOCK_OFF_RAW_LEN);
+    h->len = le_get32(in + BLOCK_OFF_LEN);
+    h->first_seq = le_get64(in + BLOCK_OFF_FIRST_SEQ);
+    h->count = le_get32(in + BLOCK_OFF_COUNT);
+    h->raw_len = le_get32(in + BLOCK_OFF_RAW_LEN);
     h->codec = in[BLOCK_OFF_CODEC];
-    h->index = get64(in + BLOCK_OFF_NONCE + 4);
+    h->index = le_get64(in + BLOCK_OFF_NONCE + 4);
     if (!all_zero(in + BLOCK_OFF_RESERVED, 3) || !all_zero(in + BLOCK_OFF_NONCE, 4))
         return *why = "block header reserved bytes are not zero", -ERR_CORRUPT;
     if (h->codec != BLOCK_CODEC_STORED && h->codec != BLOCK_CODEC_LZ4)
@@ -300,7 +274,7 @@ int block_hdr_decode(const uint8_t in[BLOCK_HDR_BYTES], struct block_hdr *h, con
 static void nonce_of(uint64_t index, uint8_t nonce[BLOCK_NONCE_BYTES])
 {
     memset(nonce, 0, 4);
-    put64(nonce + 4, index);
+    le_put64(nonce + 4, index);
 }
 
 void block_work_init(struct block_work *w)
@@ -354,13 +328,13 @@ int block_seal(struct block_work *w, const struct seg_key *k, uint64_t index, ui
     uint8_t *h = out->p + out->len;
     memset(h, 0, BLOCK_HDR_BYTES);
     memcpy(h, BLOCK_MAGIC, BLOCK_MAGIC_BYTES);
-    put32(h + BLOCK_OFF_LEN, (uint32_t)total);
-    put64(h + BLOCK_OFF_FIRST_SEQ, first_seq);
-    put32(h + BLOCK_OFF_COUNT, count);
-    put32(h + BLOCK_OFF_RAW_LEN, (uint32_t)raw_len);
+    le_put32(h + BLOCK_OFF_LEN, (uint32_t)total);
+    le_put64(h + BLOCK_OFF_FIRST_SEQ, first_seq);
+    le_put32(h + BLOCK_OFF_COUNT, count);
+    le_put32(h + BLOCK_OFF_RAW_LEN, (uint32_t)raw_len);
     h[BLOCK_OFF_CODEC] = codec;
     nonce_of(index, h + BLOCK_OFF_NONCE);
-    put32(h + BLOCK_OFF_CRC, crc32c(0, h, BLOCK_OFF_CRC));
+    le_put32(h + BLOCK_OFF_CRC, crc32c(0, h, BLOCK_OFF_CRC));
     if (mbedtls_gcm_crypt_and_tag((mbedtls_gcm_context *)&k->gcm, MBEDTLS_GCM_ENCRYPT, body_len,
                                   h + BLOCK_OFF_NONCE, BLOCK_NONCE_BYTES, h, BLOCK_HDR_BYTES, body,
                                   h + BLOCK_HDR_BYTES, BLOCK_TAG_BYTES,

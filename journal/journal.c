@@ -38,6 +38,7 @@
 
 #include "journal/block.h"
 #include "kernel/err.h"
+#include "kernel/fileio.h"
 #include "kernel/mem.h"
 
 #define SEGMENT_BYTES_DEFAULT (64u << 20) /* segment_bytes_max == 0 */
@@ -763,20 +764,6 @@ void journal_batch_free(struct jbatch *b)
 
 /* ---- group commit: the worker's half ---- */
 
-static int random_bytes(uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = getrandom(p, n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 static void seg_leave(struct journal *j)
 {
     close(j->fd);
@@ -797,7 +784,7 @@ static int seg_start(struct journal *j, uint64_t first_seq)
             return rc;
         seg_leave(j);
     }
-    if ((rc = random_bytes(h.id, SEG_ID_BYTES)) || (rc = seg_key_init(&j->seg_key, j->key, h.id)))
+    if ((rc = fileio_random(h.id, SEG_ID_BYTES)) || (rc = seg_key_init(&j->seg_key, j->key, h.id)))
         return rc;
     seg_name(first_seq, name);
     int fd = -1;

@@ -24,6 +24,7 @@
 #include "kernel/ctl.h"
 #include "kernel/ctlproto.h"
 #include "kernel/log.h"
+#include "kernel/fileio.h"
 #include "kernel/mem.h"
 #include "kernel/tls.h"
 #include "snapshot/snapshot.h"
@@ -157,20 +158,6 @@ static int encrypt(struct backup *b, const struct buf *sealed, char **out, size_
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -196,7 +183,7 @@ static int write_file(struct backup *b, const char *data, size_t n)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return fail(b, -errno, "%s: %s", tmp, strerror(errno));
-    int rc = write_all(fd, data, n);
+    int rc = fileio_write_all(fd, data, n);
     if (!rc && fsync(fd))
         rc = -errno;
     if (close(fd) && !rc)

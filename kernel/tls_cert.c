@@ -35,6 +35,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "kernel/err.h"
+#include "kernel/fileio.h"
 #include "kernel/mem.h"
 
 /* Longest domain accepted (RFC 1035 name length); longer is -ERR_INVAL. */
@@ -96,20 +97,6 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes path so that a crash leaves either the old file or the whole new
  * one. mkostemp creates the temp file 0600, so a key is never readable by
  * others, not even for a moment. */
@@ -123,7 +110,7 @@ static int write_atomic(const char *path, const void *data, size_t n, mode_t mod
         return -errno;
     int rc = fchmod(fd, mode) == 0 ? 0 : -errno;
     if (rc == 0)
-        rc = write_all(fd, data, n);
+        rc = fileio_write_all(fd, data, n);
     if (rc == 0 && fsync(fd) != 0)
         rc = -errno;
     if (close(fd) != 0 && rc == 0)

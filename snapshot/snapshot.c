@@ -33,6 +33,8 @@
 
 #include "journal/block.h"
 #include "kernel/err.h"
+#include "kernel/fileio.h"
+#include "kernel/le.h"
 #include "kernel/mem.h"
 
 #define HKDF_INFO_FILE "stanzad snapshot v1 file key"
@@ -78,36 +80,6 @@ static void report(snapshot_report_cb cb, void *arg, const char *dir, const char
         return;
     snprintf(path, sizeof path, "%s/%s", dir, name);
     cb(arg, path, code, reason);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 static const uint8_t zero_nonce[SNAPSHOT_NONCE_BYTES];
@@ -174,17 +146,17 @@ int snapshot_seal(const uint8_t key[JOURNAL_KEY_LEN], uint64_t seq, int64_t time
     uint8_t codec = body_compress(state, len, body, room, &body_len);
     memset(h, 0, SNAPSHOT_HDR_BYTES);
     memcpy(h, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_BYTES);
-    put16(h + SNAPSHOT_OFF_VERSION, SNAPSHOT_FORMAT_VERSION);
+    le_put16(h + SNAPSHOT_OFF_VERSION, SNAPSHOT_FORMAT_VERSION);
     h[SNAPSHOT_OFF_CODEC] = codec;
-    put64(h + SNAPSHOT_OFF_SEQ, seq);
-    put64(h + SNAPSHOT_OFF_TIME, (uint64_t)time_us);
-    put64(h + SNAPSHOT_OFF_RAW_LEN, len);
-    put64(h + SNAPSHOT_OFF_BODY_LEN, body_len);
+    le_put64(h + SNAPSHOT_OFF_SEQ, seq);
+    le_put64(h + SNAPSHOT_OFF_TIME, (uint64_t)time_us);
+    le_put64(h + SNAPSHOT_OFF_RAW_LEN, len);
+    le_put64(h + SNAPSHOT_OFF_BODY_LEN, body_len);
     memcpy(h + SNAPSHOT_OFF_SALT, salt, SNAPSHOT_SALT_BYTES);
     int rc = journal_key_check(key, h + SNAPSHOT_OFF_KEY_CHECK);
     if (rc)
         return rc;
-    put32(h + SNAPSHOT_OFF_CRC, crc32c(0, h, SNAPSHOT_OFF_CRC));
+    le_put32(h + SNAPSHOT_OFF_CRC, crc32c(0, h, SNAPSHOT_OFF_CRC));
     mbedtls_gcm_context gcm;
     if ((rc = file_key_init(&gcm, key, salt)))
         return rc;
@@ -224,11 +196,11 @@ static int hdr_check(const uint8_t *f, size_t n, uint64_t seq, struct hdr *h, co
         return rc;
     if (memcmp(f, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_BYTES) != 0)
         return *why = "not a snapshot (bad magic)", -ERR_CORRUPT;
-    if (crc32c(0, f, SNAPSHOT_OFF_CRC) != get32(f + SNAPSHOT_OFF_CRC))
+    if (crc32c(0, f, SNAPSHOT_OFF_CRC) != le_get32(f + SNAPSHOT_OFF_CRC))
         return *why = "header checksum mismatch", -ERR_CORRUPT;
-    if (get16(f + SNAPSHOT_OFF_VERSION) != SNAPSHOT_FORMAT_VERSION)
+    if (le_get16(f + SNAPSHOT_OFF_VERSION) != SNAPSHOT_FORMAT_VERSION)
         return *why = "unsupported snapshot format version", -ERR_VERSION;
-    if (get16(f + SNAPSHOT_OFF_FLAGS) != 0)
+    if (le_get16(f + SNAPSHOT_OFF_FLAGS) != 0)
         return *why = "header has unknown flags", -ERR_VERSION;
     h->codec = f[SNAPSHOT_OFF_CODEC];
     if (h->codec != SNAPSHOT_CODEC_STORED && h->codec != SNAPSHOT_CODEC_LZ4)
@@ -236,11 +208,11 @@ static int hdr_check(const uint8_t *f, size_t n, uint64_t seq, struct hdr *h, co
     for (int i = 0; i < SNAPSHOT_RESERVED_BYTES; i++)
         if (f[SNAPSHOT_OFF_RESERVED + i] != 0)
             return *why = "reserved header bytes are not zero", -ERR_CORRUPT;
-    if (get64(f + SNAPSHOT_OFF_SEQ) != seq)
+    if (le_get64(f + SNAPSHOT_OFF_SEQ) != seq)
         return *why = "covered seq differs from the file name", -ERR_CORRUPT;
-    h->time_us = (int64_t)get64(f + SNAPSHOT_OFF_TIME);
-    h->raw_len = get64(f + SNAPSHOT_OFF_RAW_LEN);
-    h->body_len = get64(f + SNAPSHOT_OFF_BODY_LEN);
+    h->time_us = (int64_t)le_get64(f + SNAPSHOT_OFF_TIME);
+    h->raw_len = le_get64(f + SNAPSHOT_OFF_RAW_LEN);
+    h->body_len = le_get64(f + SNAPSHOT_OFF_BODY_LEN);
     if (h->raw_len > SNAPSHOT_BYTES_MAX)
         return *why = "state length passes SNAPSHOT_BYTES_MAX", -ERR_CORRUPT;
     if (h->codec == SNAPSHOT_CODEC_STORED && h->body_len != h->raw_len)
@@ -398,36 +370,6 @@ static int mkdir_p(const char *dir)
     return rc;
 }
 
-static int random_bytes(uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = getrandom(p, n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        if (w == 0)
-            return -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int read_all(int fd, uint8_t *p, size_t n)
 {
     while (n) {
@@ -469,14 +411,14 @@ static int file_install(int dfd, const char *name, const struct buf *file, const
     uint8_t r[TMP_RAND_HEX / 2];
     char tmp[TMP_LEN + 1];
     int rc;
-    if ((rc = random_bytes(r, sizeof r)))
+    if ((rc = fileio_random(r, sizeof r)))
         return *step = "getrandom", rc;
     snprintf(tmp, sizeof tmp, "%s.%02x%02x%02x%02x.tmp", name, r[0], r[1], r[2], r[3]);
     assert(is_tmp_name(tmp));
     int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return *step = "create temp file", -errno;
-    if ((rc = write_all(fd, file->p, file->len)))
+    if ((rc = fileio_write_all(fd, file->p, file->len)))
         *step = "write";
     else if (fsync(fd) != 0)
         rc = -errno, *step = "fsync";
@@ -507,7 +449,7 @@ int snapshot_write(const char *dir, const uint8_t key[JOURNAL_KEY_LEN], uint64_t
         return fail(errbuf, errlen, -ERR_LIMIT,
                     "snapshot: %s/%s: state of %zu bytes passes SNAPSHOT_BYTES_MAX", dir, name,
                     len);
-    int rc = random_bytes(salt, sizeof salt);
+    int rc = fileio_random(salt, sizeof salt);
     if (rc)
         return fail(errbuf, errlen, rc, "snapshot: getrandom: %s", err_str(rc));
     buf_init(&file);
