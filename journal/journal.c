@@ -94,19 +94,6 @@ struct journal {
 
 /* ---- small helpers ---- */
 
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (errbuf && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static void seg_name(uint64_t first_seq, char out[SEG_NAME_LEN + 1])
 {
     snprintf(out, SEG_NAME_LEN + 1, "%016" PRIx64 ".seg", first_seq);
@@ -377,7 +364,7 @@ static int seg_remove_last(struct journal *j, const char *path, uint64_t size, c
     }
     seg_name(j->segs[j->nsegs - 1], name);
     if (unlinkat(j->dir_fd, name, 0) != 0 || sync_full(j->dir_fd) != 0)
-        return fail(errbuf, errlen, -errno, "journal: %s: cannot remove empty segment: %s", path,
+        return err_fail(errbuf, errlen, -errno, "journal: %s: cannot remove empty segment: %s", path,
                     strerror(errno));
     j->nsegs--;
     snprintf(reason, sizeof reason, "torn tail: %s; the segment held no complete block and was removed",
@@ -409,7 +396,7 @@ static int seg_cut(struct journal *j, const char *path, uint64_t off, uint64_t s
     if (fd >= 0)
         close(fd);
     if (rc)
-        return fail(errbuf, errlen, rc, "journal: %s: cannot cut torn tail at offset %" PRIu64
+        return err_fail(errbuf, errlen, rc, "journal: %s: cannot cut torn tail at offset %" PRIu64
                     ": %s", path, off, err_str(rc));
     snprintf(reason, sizeof reason, "torn tail: %s", why);
     report(j, path, off, size - off, reason);
@@ -444,14 +431,14 @@ static int seg_scan(struct journal *j, size_t i, uint64_t *expect, char *errbuf,
     int last = i + 1 == j->nsegs;
     seg_path(j, j->segs[i], path, sizeof path);
     if (j->segs[i] != *expect)
-        return fail(errbuf, errlen, -ERR_SEQ, "journal: %s: offset 0: missing segment: this one "
+        return err_fail(errbuf, errlen, -ERR_SEQ, "journal: %s: offset 0: missing segment: this one "
                     "starts at seq %" PRIu64 ", the journal needs seq %" PRIu64 " next",
                     path, j->segs[i], *expect);
     int rc = cur_open(j, &c, path, j->segs[i]);
     while (rc == 0 && c.off < c.size)
         rc = cur_block(&c, &j->rw, UINT64_MAX, 0, NULL, NULL);
     if (rc && !(last && c.torn)) {
-        rc = fail(errbuf, errlen, rc, "journal: %s: offset %" PRIu64 ": %s", path, c.off, c.why);
+        rc = err_fail(errbuf, errlen, rc, "journal: %s: offset %" PRIu64 ": %s", path, c.off, c.why);
     } else if (rc && c.index > 0) {
         rc = seg_cut(j, path, c.off, c.size, c.why, errbuf, errlen);
         *expect = c.expect;
@@ -494,22 +481,22 @@ static int dir_prepare(struct journal *j, char *errbuf, size_t errlen)
 {
     int rc = j->ro ? 0 : mkdir_p(j->dir);
     if (rc)
-        return fail(errbuf, errlen, rc, "journal: cannot create %s: %s", j->dir, err_str(rc));
+        return err_fail(errbuf, errlen, rc, "journal: cannot create %s: %s", j->dir, err_str(rc));
     j->dir_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dir_fd < 0)
-        return fail(errbuf, errlen, -errno, "journal: cannot open %s: %s", j->dir, strerror(errno));
+        return err_fail(errbuf, errlen, -errno, "journal: cannot open %s: %s", j->dir, strerror(errno));
     j->lock_fd = j->ro ? openat(j->dir_fd, LOCK_NAME, O_RDONLY | O_CLOEXEC)
                        : openat(j->dir_fd, LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (j->lock_fd < 0 && j->ro && errno == ENOENT)
         return 0;
     if (j->lock_fd < 0)
-        return fail(errbuf, errlen, -errno, "journal: %s/%s: %s", j->dir, LOCK_NAME,
+        return err_fail(errbuf, errlen, -errno, "journal: %s/%s: %s", j->dir, LOCK_NAME,
                     strerror(errno));
     if (flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0)
         return errno == EWOULDBLOCK
-                   ? fail(errbuf, errlen, -ERR_LOCKED, "journal: %s is open in another process "
+                   ? err_fail(errbuf, errlen, -ERR_LOCKED, "journal: %s is open in another process "
                           "(or twice in this one)", j->dir)
-                   : fail(errbuf, errlen, -errno, "journal: %s/%s: %s", j->dir, LOCK_NAME,
+                   : err_fail(errbuf, errlen, -errno, "journal: %s/%s: %s", j->dir, LOCK_NAME,
                           strerror(errno));
     return 0;
 }
@@ -518,7 +505,7 @@ static int segs_list(struct journal *j, char *errbuf, size_t errlen)
 {
     DIR *d = opendir(j->dir);
     if (!d)
-        return fail(errbuf, errlen, -errno, "journal: cannot list %s: %s", j->dir, strerror(errno));
+        return err_fail(errbuf, errlen, -errno, "journal: cannot list %s: %s", j->dir, strerror(errno));
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint64_t seq = seg_name_parse(e->d_name);
@@ -548,7 +535,7 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
 {
     *out = NULL;
     if (!o || !o->dir || !*o->dir || o->sync > JOURNAL_SYNC_NONE)
-        return fail(errbuf, errlen, -ERR_INVAL, "journal: bad options (dir, sync)");
+        return err_fail(errbuf, errlen, -ERR_INVAL, "journal: bad options (dir, sync)");
     struct journal *j = xcalloc(1, sizeof *j);
     j->dir = xstrdup(o->dir);
     j->dir_fd = j->lock_fd = j->fd = -1;
@@ -615,7 +602,7 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
     if (from == 0)
         from = 1; /* seqs start at 1: "from 0" is "from the start" */
     if (from < j->first_seq)
-        return fail(errbuf, errlen, -ERR_SEQ, "journal: %s: asked for seq %" PRIu64 " onwards, "
+        return err_fail(errbuf, errlen, -ERR_SEQ, "journal: %s: asked for seq %" PRIu64 " onwards, "
                     "but the journal starts at seq %" PRIu64, j->dir, from, j->first_seq);
     for (size_t i = 0; i < j->nsegs && from < j->commit_seq; i++) {
         uint64_t end = i + 1 < j->nsegs ? j->segs[i + 1] : j->commit_seq;
@@ -632,7 +619,7 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
         if (rc == 0 && c.expect != end)
             rc = cur_fail(&c, -ERR_SEQ, 0, "segment ends at another seq than at open");
         if (rc && !c.stopped)
-            fail(errbuf, errlen, rc, "journal: %s: offset %" PRIu64 ": %s", path, c.off, c.why);
+            err_fail(errbuf, errlen, rc, "journal: %s: offset %" PRIu64 ": %s", path, c.off, c.why);
         cur_close(&c);
         if (rc)
             return rc;
@@ -663,7 +650,7 @@ static int compact_one(struct journal *j, uint64_t first, uint64_t next, char *e
     seg_path(j, first, path, sizeof path);
     uint64_t size = fstatat(j->dir_fd, name, &st, 0) == 0 ? (uint64_t)st.st_size : 0;
     if (unlinkat(j->dir_fd, name, 0) != 0)
-        return fail(errbuf, errlen, -errno, "journal: %s: cannot remove compacted segment: %s",
+        return err_fail(errbuf, errlen, -errno, "journal: %s: cannot remove compacted segment: %s",
                     path, strerror(errno));
     snprintf(reason, sizeof reason, "compacted: seqs %" PRIu64 "..%" PRIu64 " are covered; "
              "segment removed", first, next - 1);
@@ -674,7 +661,7 @@ static int compact_one(struct journal *j, uint64_t first, uint64_t next, char *e
 int journal_compact(struct journal *j, uint64_t upto_seq, char *errbuf, size_t errlen)
 {
     if (j->ro)
-        return fail(errbuf, errlen, -ERR_READONLY, "journal: %s: opened read-only, nothing is "
+        return err_fail(errbuf, errlen, -ERR_READONLY, "journal: %s: opened read-only, nothing is "
                     "compacted", j->dir);
     pthread_mutex_lock(&j->segs_lock);
     size_t n = compact_count(j, upto_seq);
@@ -703,7 +690,7 @@ int journal_compact(struct journal *j, uint64_t upto_seq, char *errbuf, size_t e
     free(gone);
     int src = done ? sync_full(j->dir_fd) : 0;
     if (src && rc == 0)
-        rc = fail(errbuf, errlen, src, "journal: %s: cannot sync the directory after "
+        rc = err_fail(errbuf, errlen, src, "journal: %s: cannot sync the directory after "
                   "compaction: %s", j->dir, err_str(src));
     return rc ? rc : (int)done;
 }

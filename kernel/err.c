@@ -2,6 +2,8 @@
 #include "kernel/err.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const err_names[] = {
@@ -82,4 +84,15 @@ static const char *const stream_names[] = {
 const char *stream_err_name(enum stream_err c)
 {
     return (c > STREAM_OK_ && c < STREAM_END_) ? stream_names[c] : "undefined-condition";
+}
+
+int err_fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (errbuf && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

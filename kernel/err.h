@@ -11,6 +11,8 @@
 #ifndef STANZAD_ERR_H
 #define STANZAD_ERR_H
 
+#include <stddef.h>
+
 /* X(name, text) */
 #define ERR_TABLE(X)                                                       \
     X(ERR_NOMEM, "out of memory")                                          \
@@ -43,6 +45,10 @@ enum err_code {
 const char *err_name(int code);
 /* Returns a one-line human text for a negative code (strerror for -errno). */
 const char *err_str(int code);
+/* Writes a formatted reason into errbuf (if any) and returns rc, so a
+ * failing function can `return err_fail(errbuf, errlen, -ERR_X, ...)`. */
+int err_fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* RFC 6120 §8.3.3 stanza error conditions: X(enum, element name, type). */
 #define STANZA_ERR_TABLE(X)                                                \

@@ -59,19 +59,6 @@ _Static_assert(NAME_LEN == NAME_HEX + sizeof SNAP_SUFFIX - 1, "snapshot name len
 
 /* ---- small helpers ---- */
 
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (errbuf && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static void report(snapshot_report_cb cb, void *arg, const char *dir, const char *name, int code,
                    const char *reason)
 {
@@ -446,34 +433,34 @@ int snapshot_write(const char *dir, const uint8_t key[JOURNAL_KEY_LEN], uint64_t
     struct buf file;
     snapshot_name(seq, name);
     if (len > SNAPSHOT_BYTES_MAX)
-        return fail(errbuf, errlen, -ERR_LIMIT,
+        return err_fail(errbuf, errlen, -ERR_LIMIT,
                     "snapshot: %s/%s: state of %zu bytes passes SNAPSHOT_BYTES_MAX", dir, name,
                     len);
     int rc = fileio_random(salt, sizeof salt);
     if (rc)
-        return fail(errbuf, errlen, rc, "snapshot: getrandom: %s", err_str(rc));
+        return err_fail(errbuf, errlen, rc, "snapshot: getrandom: %s", err_str(rc));
     buf_init(&file);
     if ((rc = snapshot_seal(key, seq, time_us, salt, state, len, &file)) ||
         (rc = seal_verify(key, seq, &file, state, len, &why))) {
         buf_free(&file);
-        return fail(errbuf, errlen, rc, "snapshot: %s/%s: not written: %s", dir, name,
+        return err_fail(errbuf, errlen, rc, "snapshot: %s/%s: not written: %s", dir, name,
                     why ? why : err_str(rc));
     }
     if ((rc = mkdir_p(dir))) {
         buf_free(&file);
-        return fail(errbuf, errlen, rc, "snapshot: cannot create %s: %s", dir, err_str(rc));
+        return err_fail(errbuf, errlen, rc, "snapshot: cannot create %s: %s", dir, err_str(rc));
     }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         rc = -errno;
         buf_free(&file);
-        return fail(errbuf, errlen, rc, "snapshot: cannot open %s: %s", dir, err_str(rc));
+        return err_fail(errbuf, errlen, rc, "snapshot: cannot open %s: %s", dir, err_str(rc));
     }
     rc = file_install(dfd, name, &file, &why);
     close(dfd);
     buf_free(&file);
     if (rc)
-        return fail(errbuf, errlen, rc, "snapshot: %s/%s: %s: %s", dir, name, why, err_str(rc));
+        return err_fail(errbuf, errlen, rc, "snapshot: %s/%s: %s: %s", dir, name, why, err_str(rc));
     return 0;
 }
 
@@ -524,7 +511,7 @@ int snapshot_list(const char *dir, uint64_t **seqs, size_t *n, snapshot_report_c
     if (!d && errno == ENOENT)
         return 0;
     if (!d)
-        return fail(errbuf, errlen, -errno, "snapshot: cannot list %s: %s", dir, strerror(errno));
+        return err_fail(errbuf, errlen, -errno, "snapshot: cannot list %s: %s", dir, strerror(errno));
     struct dirent *e;
     while (rc == 0 && (errno = 0, e = readdir(d)) != NULL)
         rc = list_entry(dirfd(d), dir, e->d_name, &v, &cnt, &cap, &removed, report_cb, arg);
@@ -536,9 +523,9 @@ int snapshot_list(const char *dir, uint64_t **seqs, size_t *n, snapshot_report_c
     if (rc) {
         free(v);
         return rc == -ERR_LIMIT
-                   ? fail(errbuf, errlen, rc, "snapshot: %s holds more than %d snapshots", dir,
+                   ? err_fail(errbuf, errlen, rc, "snapshot: %s holds more than %d snapshots", dir,
                           SNAPSHOT_FILES_MAX)
-                   : fail(errbuf, errlen, rc, "snapshot: cannot list %s: %s", dir, err_str(rc));
+                   : err_fail(errbuf, errlen, rc, "snapshot: cannot list %s: %s", dir, err_str(rc));
     }
     if (cnt > 1)
         qsort(v, cnt, sizeof *v, cmp_desc);
@@ -587,7 +574,7 @@ int snapshot_load(const char *dir, const uint8_t key[JOURNAL_KEY_LEN], uint64_t 
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int rc = load_file(path, key, seq, state, len, time_us, &why);
     if (rc)
-        return fail(errbuf, errlen, rc, "snapshot: %s: %s", path, why);
+        return err_fail(errbuf, errlen, rc, "snapshot: %s: %s", path, why);
     return 0;
 }
 
@@ -645,7 +632,7 @@ int snapshot_prune(const char *dir, size_t keep, snapshot_report_cb report_cb, v
     if (dfd < 0) {
         rc = -errno;
         free(seqs);
-        return fail(errbuf, errlen, rc, "snapshot: cannot open %s: %s", dir, err_str(rc));
+        return err_fail(errbuf, errlen, rc, "snapshot: cannot open %s: %s", dir, err_str(rc));
     }
     int removed = 0;
     for (size_t i = keep; i < n && rc == 0; i++) {
@@ -654,11 +641,11 @@ int snapshot_prune(const char *dir, size_t keep, snapshot_report_cb report_cb, v
         if (unlinkat(dfd, name, 0) == 0)
             removed++;
         else if (errno != ENOENT)
-            rc = fail(errbuf, errlen, -errno, "snapshot: cannot remove %s/%s: %s", dir, name,
+            rc = err_fail(errbuf, errlen, -errno, "snapshot: cannot remove %s/%s: %s", dir, name,
                       strerror(errno));
     }
     if (fsync(dfd) != 0 && rc == 0)
-        rc = fail(errbuf, errlen, -errno, "snapshot: fsync of %s: %s", dir, strerror(errno));
+        rc = err_fail(errbuf, errlen, -errno, "snapshot: fsync of %s: %s", dir, strerror(errno));
     close(dfd);
     free(seqs);
     return rc ? rc : removed;
