@@ -263,6 +263,7 @@ static const char *origin_name(enum ev_origin k)
     case ORIGIN_C2S: return "c2s";
     case ORIGIN_CTL: return "ctl";
     case ORIGIN_S2S: return "s2s";
+    case ORIGIN_ROUTE: return "route"; /* never journaled */
     }
     return "origin?";
 }

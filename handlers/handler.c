@@ -17,6 +17,7 @@ void effects_clear(struct effects *fx)
     for (size_t i = 0; i < fx->n; i++) {
         xml_free(fx->v[i].stanza);
         free(fx->v[i].text);
+        event_free(fx->v[i].event);
     }
     free(fx->v);
     effects_init(fx);
@@ -57,6 +58,36 @@ void fx_ctl(struct effects *fx, uint64_t to, int status, const char *text)
 void fx_bind(struct effects *fx, uint64_t to, const char *full_jid)
 {
     fx_push(fx, FX_BIND, to)->text = full_jid ? xstrdup(full_jid) : NULL;
+}
+
+void fx_route(struct effects *fx, struct xnode *stanza)
+{
+    fx_push(fx, FX_ROUTE, 0)->stanza = stanza;
+}
+
+void fx_event(struct effects *fx, struct event *ev)
+{
+    fx_push(fx, FX_EVENT, 0)->event = ev;
+}
+
+int stanza_outbound(const struct event *ev)
+{
+    return ev->type == EV_STANZA && ev->origin_kind == ORIGIN_C2S;
+}
+
+void stanza_bounce(struct effects *fx, const struct event *ev, const struct xnode *st,
+                   enum stanza_err cond, const char *text)
+{
+    const char *type = xml_attr(st, "type");
+    if (type && strcmp(type, "error") == 0)
+        return;
+    struct xnode *reply = stanza_error_reply(st, cond, text);
+    if (ev->origin_kind == ORIGIN_C2S || ev->origin_kind == ORIGIN_SERVER)
+        fx_stanza(fx, ev->origin, reply);
+    else if (xml_attr(reply, "to"))
+        fx_route(fx, reply);
+    else
+        xml_free(reply);
 }
 
 struct xnode *stanza_reply(const struct xnode *req, const char *type)

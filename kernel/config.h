@@ -40,6 +40,8 @@ enum cfg_type { CFG_STR, CFG_UINT, CFG_ENUM, CFG_BOOL };
     X(snapshot_every_events, CFG_UINT, "100000", "0..4294967295", "take a snapshot after this many events (0: never by count)") \
     X(snapshot_every_s, CFG_UINT, "3600", "0..31536000", "take a snapshot after this many seconds if anything changed (0: never by time)") \
     X(snapshots_keep, CFG_UINT, "2", "1..1000", "snapshots kept; the journal is kept back to the oldest of them") \
+    X(offline_quota, CFG_UINT, "1000", "0..1000000", "messages kept for one offline account; past it senders get service-unavailable") \
+    X(vcard_bytes_max, CFG_UINT, "65536", "1024..1048576", "largest vCard or private-storage item one account may store, in bytes") \
     X(audit_retention_days, CFG_UINT, "365", "0..36500", "audit entries older than this many days are dropped (0: kept forever)") \
     X(backup_dir, CFG_STR, "", "", "directory for encrypted backups; empty: <data_dir>/backups") \
     X(backup_recipient, CFG_STR, "", "", "OpenPGP key fingerprint backups are encrypted to (empty: no backups)") \

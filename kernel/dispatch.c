@@ -48,29 +48,78 @@ static int is_request(const struct xnode *st)
            (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
 }
 
-/* A stanza goes down the chain until a handler takes it. */
-static void dispatch_stanza(struct dispatch *d, const struct event *ev, struct effects *out)
+/* How deep stanzas routed within one event may nest (a message that
+ * bounces, a probe answered with presence, ...). Deeper is a loop. */
+#define ROUTE_DEPTH_MAX 6
+
+static void dispatch_stanza(struct dispatch *d, const struct event *ev, struct effects *out,
+                            int depth);
+
+/* Offers st down the chain as an inbound stanza, within event ev. */
+static void route_inbound(struct dispatch *d, const struct event *ev, struct xnode *st,
+                          struct effects *out, int depth)
 {
-    for (size_t i = 0; i < handlers_count; i++) {
+    if (depth > ROUTE_DEPTH_MAX)
+        return; /* dropped: a routing loop between handlers is a bug */
+    struct event in = *ev; /* borrows subject; never freed */
+    in.type = EV_STANZA;
+    in.origin_kind = ORIGIN_ROUTE;
+    in.origin = 0;
+    in.body = st;
+    dispatch_stanza(d, &in, out, depth);
+}
+
+/* Carries out the FX_ROUTE effects queued from index `from` on, in
+ * order; each may queue more, which the nested dispatch carries out
+ * itself. Consumed effects leave the list. */
+static void run_routes(struct dispatch *d, const struct event *ev, struct effects *out,
+                       size_t from, int depth)
+{
+    for (size_t i = from; i < out->n; i++) {
+        if (out->v[i].kind != FX_ROUTE || !out->v[i].stanza)
+            continue;
+        struct xnode *st = out->v[i].stanza;
+        out->v[i].stanza = NULL; /* consumed; compacted away below */
+        route_inbound(d, ev, st, out, depth + 1);
+        xml_free(st);
+    }
+    size_t w = from;
+    for (size_t i = from; i < out->n; i++) {
+        if (out->v[i].kind == FX_ROUTE)
+            continue;
+        out->v[w++] = out->v[i];
+    }
+    out->n = w;
+}
+
+/* A stanza goes down the chain until a handler takes it. */
+static void dispatch_stanza(struct dispatch *d, const struct event *ev, struct effects *out,
+                            int depth)
+{
+    size_t first = out->n;
+    size_t i;
+    int rc = H_PASS;
+    for (i = 0; i < handlers_count; i++) {
         if (!(handlers[i]->wants & EV_BIT(EV_STANZA)))
             continue;
-        int rc = handlers[i]->apply(d->states[i], ev, out);
-        if (rc == H_PASS)
-            continue;
-        if (rc < 0) {
-            enum stanza_err cond =
-                is_stanza_err(rc) ? stanza_err_cond(rc) : STANZA_INTERNAL_SERVER_ERROR;
-            const char *type = xml_attr(ev->body, "type");
-            /* RFC 6120 §8.3.1: never answer an error with an error. */
-            if (!type || strcmp(type, "error") != 0)
-                fx_stanza(out, ev->origin, stanza_error_reply(ev->body, cond, NULL));
-        }
+        rc = handlers[i]->apply(d->states[i], ev, out);
+        if (rc != H_PASS)
+            break;
+    }
+    if (rc == H_ROUTE) {
+        run_routes(d, ev, out, first, depth);
+        route_inbound(d, ev, ev->body, out, depth + 1);
         return;
     }
-    /* RFC 6120 §8.4: an IQ nobody understands gets service-unavailable. */
-    if (is_request(ev->body))
-        fx_stanza(out, ev->origin,
-                  stanza_error_reply(ev->body, STANZA_SERVICE_UNAVAILABLE, NULL));
+    if (rc < 0) {
+        enum stanza_err cond =
+            is_stanza_err(rc) ? stanza_err_cond(rc) : STANZA_INTERNAL_SERVER_ERROR;
+        stanza_bounce(out, ev, ev->body, cond, NULL);
+    } else if (rc == H_PASS && is_request(ev->body)) {
+        /* RFC 6120 §8.4: an IQ nobody understands gets service-unavailable. */
+        stanza_bounce(out, ev, ev->body, STANZA_SERVICE_UNAVAILABLE, NULL);
+    }
+    run_routes(d, ev, out, first, depth);
 }
 
 int dispatch_event(struct dispatch *d, const struct event *ev, struct effects *out)
@@ -79,12 +128,14 @@ int dispatch_event(struct dispatch *d, const struct event *ev, struct effects *o
         return -ERR_SEQ;
     d->last_seq = ev->seq;
     if (ev->type == EV_STANZA) {
-        dispatch_stanza(d, ev, out);
+        dispatch_stanza(d, ev, out, 0);
         return 0;
     }
+    size_t first = out->n;
     for (size_t i = 0; i < handlers_count; i++)
         if (handlers[i]->wants & EV_BIT(ev->type))
             handlers[i]->apply(d->states[i], ev, out);
+    run_routes(d, ev, out, first, 0);
     return 0;
 }
 

@@ -1,6 +1,8 @@
 /* event: see event.h and doc/formats/event.md. */
 #include "kernel/event.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kernel/err.h"
@@ -46,6 +48,29 @@ struct event *event_server_started(const char *domain, const char *version)
     xml_set_attr(ev->body, "domain", domain);
     xml_set_attr(ev->body, "version", version);
     return ev;
+}
+
+void event_set_limits(struct event *started, uint64_t offline_quota, uint64_t vcard_bytes_max)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)offline_quota);
+    xml_set_attr(started->body, "offline-quota", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)vcard_bytes_max);
+    xml_set_attr(started->body, "vcard-bytes-max", v);
+}
+
+uint64_t event_limit(const struct event *started, const char *name, uint64_t dflt)
+{
+    const char *v = xml_attr(started->body, name);
+    if (!v || !*v)
+        return dflt;
+    uint64_t x = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9' || x > UINT64_MAX / 10)
+            return dflt;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    return x;
 }
 
 void event_encode(const struct event *ev, struct buf *out)

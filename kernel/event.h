@@ -36,7 +36,9 @@
     X(EV_ACCOUNT_PASSWD, 6, "account-passwd")                               \
     X(EV_ACCOUNT_DELETE, 7, "account-delete")                               \
     X(EV_ACCOUNT_LIST, 8, "account-list") /* operator query, audited */  \
-    X(EV_AUDIT_QUERY, 9, "audit-query")   /* operator: the audit timeline */
+    X(EV_AUDIT_QUERY, 9, "audit-query")   /* operator: the audit timeline */ \
+    X(EV_OFFLINE_STORE, 10, "offline-store")         /* decision: keep a message */ \
+    X(EV_OFFLINE_DELIVERED, 11, "offline-delivered") /* tombstone of stored ones */
 
 enum ev_type {
 #define X(e, num, name) e = num,
@@ -53,6 +55,8 @@ enum ev_origin {
     ORIGIN_C2S = 1,    /* a client connection */
     ORIGIN_CTL = 2,    /* an operator through stanzactl */
     ORIGIN_S2S = 3,    /* a peer server */
+    ORIGIN_ROUTE = 4,  /* a stanza on its way to a local entity within one
+                          event (FX_ROUTE, H_ROUTE); never journaled */
 };
 
 struct event {
@@ -78,6 +82,13 @@ void event_free(struct event *ev);
  * and server version the handlers answer with, so that a handler needs no
  * configuration and replay needs none either. */
 struct event *event_server_started(const char *domain, const char *version);
+
+/* Adds the operator's limits that handlers enforce to a server-started
+ * event: attributes offline-quota and vcard-bytes-max. Handlers read them
+ * with event_limit(); an event without them gets the defaults. */
+void event_set_limits(struct event *started, uint64_t offline_quota, uint64_t vcard_bytes_max);
+/* The limit attribute `name` of a server-started event, or dflt. */
+uint64_t event_limit(const struct event *started, const char *name, uint64_t dflt);
 
 /* Appends the payload encoding (all but seq, time and type) to out. */
 void event_encode(const struct event *ev, struct buf *out);

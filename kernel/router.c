@@ -28,8 +28,13 @@ void server_endpoint_del(struct server *s, uint64_t id) { free(map_udel(&s->endp
 
 struct endpoint *server_endpoint(struct server *s, uint64_t id) { return map_uget(&s->endpoints, id); }
 
-static void exec_one(struct server *s, const struct effect *e)
+static void exec_one(struct server *s, struct effect *e)
 {
+    if (e->kind == FX_EVENT) { /* a handler's decision: journal it like any input */
+        bus_submit(s->bus, e->event);
+        e->event = NULL;
+        return;
+    }
     struct endpoint *ep = server_endpoint(s, e->to);
     if (!ep)
         return;
@@ -43,7 +48,9 @@ static void exec_one(struct server *s, const struct effect *e)
     case FX_STANZA: c2s_send_stanza(c, e->stanza); break;
     case FX_CLOSE: c2s_close(c, e->cond, NULL); break;
     case FX_BIND: c2s_bound(c, e->text); break;
-    case FX_CTL: break;
+    case FX_CTL:
+    case FX_ROUTE: /* consumed by dispatch */
+    case FX_EVENT: break;
     }
 }
 

@@ -255,6 +255,7 @@ static int server_start(struct server *s)
     s->bus = bus_new(s->loop, s->journal, s->dispatch, &ops, s);
     struct event *started = event_server_started(s->cfg.domain, STANZAD_VERSION);
     audit_ev_set_retention(started, s->cfg.audit_retention_days);
+    event_set_limits(started, s->cfg.offline_quota, s->cfg.vcard_bytes_max);
     bus_submit(s->bus, started);
     snapshotter_start(s, snap_seq);
     backup_start(s);

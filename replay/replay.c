@@ -94,7 +94,7 @@ void replay_digest_hex(const uint8_t dg[REPLAY_DIGEST_BYTES], char out[REPLAY_DI
 
 /* ---- golden files: writing ---- */
 
-static const char *const origin_names[] = {"server", "c2s", "ctl", "s2s"};
+static const char *const origin_names[] = {"server", "c2s", "ctl", "s2s", "route"};
 #define ORIGIN_NAMES (sizeof origin_names / sizeof *origin_names)
 
 /* XML on one line: CR and LF become character references, which the
@@ -154,6 +154,17 @@ static void put_effect(const struct effect *e, struct buf *out)
         buf_puts(out, head);
         buf_puts(out, e->text ? e->text : "-");
         break;
+    case FX_EVENT: {
+        unsigned k = (unsigned)e->event->origin_kind;
+        snprintf(head, sizeof head, "fx event %" PRIu64 " %s %s:%" PRIu64 " ", e->to,
+                 ev_type_name(e->event->type), k < ORIGIN_NAMES ? origin_names[k] : "?",
+                 e->event->origin);
+        buf_puts(out, head);
+        buf_puts(out, e->event->subject && *e->event->subject ? e->event->subject : "-");
+        buf_put_u8(out, ' ');
+        put_xml_line(e->event->body, out);
+        break;
+    }
     default:
         snprintf(head, sizeof head, "fx kind-%d %" PRIu64, (int)e->kind, e->to);
         buf_puts(out, head);
@@ -431,6 +442,17 @@ static int parse_fx_line(struct gfile *g, char *rest, const struct ghead *h)
         if (!(w = word(&rest)))
             return gfail(g, "expected: fx bind CONNECTION JID-or--", NULL);
         fx_bind(&b->want, to, strcmp(w, "-") == 0 ? NULL : w);
+    } else if (strcmp(kind, "event") == 0) {
+        enum ev_type t;
+        enum ev_origin ok;
+        uint64_t oid;
+        char *tw = word(&rest), *ow = word(&rest), *sw = word(&rest);
+        if (!tw || parse_ev_type(tw, &t) || !ow || parse_origin(ow, &ok, &oid) || !sw)
+            return gfail(g, "expected: fx event 0 TYPE ORIGIN SUBJECT BODY", NULL);
+        struct xnode *body = parse_xml(g, rest);
+        if (!body)
+            return -ERR_PARSE;
+        fx_event(&b->want, event_new(t, ok, oid, strcmp(sw, "-") == 0 ? NULL : sw, body));
     } else {
         return gfail(g, "unknown effect kind", kind);
     }
@@ -511,6 +533,14 @@ static int effect_equal(const struct effect *a, const struct effect *b)
     case FX_CLOSE: return a->cond == b->cond;
     case FX_CTL: return a->status == b->status && strcmp(a->text ? a->text : "", b->text ? b->text : "") == 0;
     case FX_BIND: return (!a->text && !b->text) || (a->text && b->text && strcmp(a->text, b->text) == 0);
+    case FX_EVENT:
+        return a->event->type == b->event->type &&
+               a->event->origin_kind == b->event->origin_kind &&
+               a->event->origin == b->event->origin &&
+               strcmp(a->event->subject ? a->event->subject : "",
+                      b->event->subject ? b->event->subject : "") == 0 &&
+               xml_equal(a->event->body, b->event->body);
+    case FX_ROUTE: return 0; /* consumed by dispatch; never seen here */
     }
     return 0;
 }
