@@ -5,12 +5,24 @@
 
 #include "handlers/accounts/accounts.h"
 #include "handlers/audit/audit.h"
+#include "handlers/blocking/blocking.h"
+#include "handlers/last/last.h"
+#include "handlers/offline/offline.h"
+#include "handlers/private/private.h"
+#include "handlers/roster/roster.h"
+#include "handlers/vcard/vcard.h"
 #include "handlers/serverinfo/serverinfo.h"
 #include "handlers/sessions/sessions.h"
 
 const struct handler *const handlers[] = {
     &accounts_handler,   /* accounts, in-band registration (XEP-0077) */
-    &sessions_handler,   /* bound resources; routing to local users */
+    &blocking_handler,   /* block lists (XEP-0191): first, so blocked JIDs get nothing */
+    &roster_handler,     /* rosters, subscriptions, presence to contacts (RFC 6121) */
+    &vcard_handler,      /* vcard-temp (XEP-0054) */
+    &private_handler,    /* private XML storage (XEP-0049) */
+    &last_handler,       /* last activity (XEP-0012) */
+    &offline_handler,    /* offline messages (XEP-0160) */
+    &sessions_handler,   /* bound resources, presence, carbons; delivery to local users */
     &serverinfo_handler, /* disco, version, ping, time: stateless answers */
     &audit_handler,      /* timeline of state changes (stanzactl audit) */
 };
