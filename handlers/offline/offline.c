@@ -22,3 +22,11 @@ const struct handler offline_handler = {
     .destroy = destroy,
     .apply = apply,
 };
+
+struct event *offline_ev_store(const char *bare, const struct xnode *msg)
+{
+    struct event *ev = event_new(EV_OFFLINE_STORE, ORIGIN_SERVER, 0, bare, NULL);
+    xml_set_attr(ev->body, "jid", bare);
+    xml_append(ev->body, xml_copy(msg));
+    return ev;
+}
