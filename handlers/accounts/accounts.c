@@ -23,6 +23,7 @@ struct account {
 
 struct accounts_state {
     struct map by_jid; /* bare JID -> struct account */
+    char *domain;      /* from EV_SERVER_STARTED; not in snapshots */
 };
 
 static void *accounts_create(void)
@@ -39,6 +40,7 @@ static void accounts_destroy(void *state)
     for (size_t i = 0; map_next(&s->by_jid, &i, &slot);)
         free(slot->val);
     map_free(&s->by_jid);
+    free(s->domain);
     free(s);
 }
 
@@ -296,15 +298,48 @@ static int apply_stanza(struct accounts_state *s, const struct event *ev, struct
     return 0;
 }
 
+/* RFC 6121 §8.5.1: a stanza on its way to a local account that does not
+ * exist. IQ get/set and messages bounce with service-unavailable (for
+ * messages the RFC allows ignoring; telling the sender is kinder), other
+ * IQs and every presence are dropped. Being first in the chain, this
+ * keeps every later handler from storing anything for a non-account. */
+static int gate_no_such_user(const struct accounts_state *s, const struct event *ev)
+{
+    const char *to = xml_attr(ev->body, "to");
+    struct jid j;
+    char bare[JID_MAX];
+    if (ev->origin_kind != ORIGIN_ROUTE || !to || jid_parse(&j, to) || !*j.local ||
+        !s->domain || strcmp(j.domain, s->domain) != 0)
+        return H_PASS;
+    jid_bare(&j, bare);
+    if (map_get(&s->by_jid, bare))
+        return H_PASS;
+    const char *name = ev->body->name;
+    const char *type = xml_attr(ev->body, "type");
+    if (strcmp(name, "message") == 0 ||
+        (strcmp(name, "iq") == 0 && type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)))
+        return stanza_err(STANZA_SERVICE_UNAVAILABLE);
+    return 0;
+}
+
 static int accounts_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct accounts_state *s = state;
+    int rc;
     switch (ev->type) {
+    case EV_SERVER_STARTED: {
+        const char *d = xml_attr(ev->body, "domain");
+        free(s->domain);
+        s->domain = xstrdup(d ? d : "");
+        return 0;
+    }
     case EV_ACCOUNT_REGISTER: apply_register(s, ev, out); return 0;
     case EV_ACCOUNT_PASSWD: apply_passwd(s, ev, out); return 0;
     case EV_ACCOUNT_DELETE: apply_delete(s, ev, out); return 0;
     case EV_ACCOUNT_LIST: apply_list(s, ev, out); return 0;
-    case EV_STANZA: return apply_stanza(s, ev, out);
+    case EV_STANZA:
+        rc = gate_no_such_user(s, ev);
+        return rc != H_PASS ? rc : apply_stanza(s, ev, out);
     default: return H_PASS;
     }
 }
@@ -375,7 +410,7 @@ static int accounts_decode(void *state, struct rd *in)
 const struct handler accounts_handler = {
     .name = "accounts",
     .wants = EV_BIT(EV_ACCOUNT_REGISTER) | EV_BIT(EV_ACCOUNT_PASSWD) | EV_BIT(EV_ACCOUNT_DELETE) |
-             EV_BIT(EV_ACCOUNT_LIST) | EV_BIT(EV_STANZA),
+             EV_BIT(EV_ACCOUNT_LIST) | EV_BIT(EV_STANZA) | EV_BIT(EV_SERVER_STARTED),
     .create = accounts_create,
     .destroy = accounts_destroy,
     .apply = accounts_apply,
