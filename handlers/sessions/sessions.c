@@ -1,34 +1,16 @@
-/* sessions: see sessions.h.
- *
- * State: every bound session by full JID and by connection id, and the
- * sessions of each account by bare JID (in bind order, which is the order
- * bare-JID messages are delivered in). */
+/* sessions: see sessions.h. This file holds the table of bound
+ * sessions (by full JID, by connection, and per account in bind order),
+ * binding and closing, and the outbound pass; route.c the inbound pass,
+ * presence.c and carbons.c the two protocols. */
 #include "handlers/sessions/sessions.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/sessions/sessions_int.h"
 #include "kernel/jid.h"
 #include "kernel/map.h"
 #include "kernel/mem.h"
-
-struct session {
-    uint64_t conn;
-    char *full;
-    char *bare;
-};
-
-struct account_sessions {
-    struct session *v[SESSIONS_PER_ACCOUNT_MAX];
-    size_t n;
-};
-
-struct sessions_state {
-    char *domain; /* from EV_SERVER_STARTED */
-    struct map by_full; /* full JID -> session */
-    struct map by_conn; /* conn id -> session */
-    struct map by_bare; /* bare JID -> account_sessions */
-};
 
 static void *sessions_create(void)
 {
@@ -45,6 +27,7 @@ static void sessions_reset(struct sessions_state *s)
     const struct map_slot *slot;
     for (size_t i = 0; map_next(&s->by_full, &i, &slot);) {
         struct session *se = slot->val;
+        presence_clear(se);
         free(se->full);
         free(se->bare);
         free(se);
@@ -112,6 +95,7 @@ static void session_remove(struct sessions_state *s, struct session *se)
     }
     map_del(&s->by_full, se->full);
     map_udel(&s->by_conn, se->conn);
+    presence_clear(se);
     free(se->full);
     free(se->bare);
     free(se);
@@ -153,6 +137,7 @@ static void apply_bound(struct sessions_state *s, const struct event *ev, struct
     struct session *old = map_get(&s->by_full, full);
     if (old) {
         fx_close(out, old->conn, STREAM_CONFLICT);
+        presence_session_gone(s, old, 1, out);
         session_remove(s, old);
     }
     struct account_sessions *as = map_get(&s->by_bare, bare);
@@ -174,11 +159,13 @@ static void apply_bound(struct sessions_state *s, const struct event *ev, struct
     bind_reply(ev, full, STANZA_OK_, out);
 }
 
-static void apply_closed(struct sessions_state *s, const struct event *ev)
+static void apply_closed(struct sessions_state *s, const struct event *ev, struct effects *out)
 {
     struct session *se = map_uget(&s->by_conn, ev->origin);
-    if (se)
+    if (se) {
+        presence_session_gone(s, se, 1, out);
         session_remove(s, se);
+    }
 }
 
 /* An account is gone: its sessions end (XEP-0077 §3.2). */
@@ -190,6 +177,7 @@ static void apply_account_delete(struct sessions_state *s, const struct event *e
     while (as && as->n > 0) {
         struct session *se = as->v[as->n - 1];
         fx_close(out, se->conn, STREAM_NOT_AUTHORIZED);
+        presence_session_gone(s, se, 0, out); /* its own resources all close too */
         int last = as->n == 1;
         session_remove(s, se);
         if (last)
@@ -197,81 +185,108 @@ static void apply_account_delete(struct sessions_state *s, const struct event *e
     }
 }
 
-/* --- routing ------------------------------------------------------------ */
+/* --- the outbound pass (RFC 6121's "user's server") ------------------ */
 
-static void deliver(struct effects *out, const struct session *se, const struct xnode *st)
-{
-    fx_stanza(out, se->conn, xml_copy(st));
-}
-
-/* RFC 6121 §8.5.2: a stanza to a bare JID. Until presence is tracked,
- * every bound resource counts as available. */
-static int route_bare(struct sessions_state *s, const struct xnode *st, const char *bare,
-                      struct effects *out)
+int stanza_type_is(const struct xnode *st, const char *t)
 {
     const char *type = xml_attr(st, "type");
-    struct account_sessions *as = map_get(&s->by_bare, bare);
-    if (strcmp(st->name, "iq") == 0)
-        return H_PASS; /* the server answers IQs on the account's behalf */
-    if (strcmp(st->name, "message") == 0) {
-        if (type && strcmp(type, "error") == 0)
-            return 0;
-        if (type && strcmp(type, "groupchat") == 0)
-            return stanza_err(STANZA_SERVICE_UNAVAILABLE);
-        if (!as)
-            return (type && strcmp(type, "headline") == 0) ? 0
-                                                           : stanza_err(STANZA_SERVICE_UNAVAILABLE);
-    }
-    for (size_t i = 0; as && i < as->n; i++)
-        deliver(out, as->v[i], st);
-    return 0;
+    if (!t)
+        return type == NULL;
+    return type && strcmp(type, t) == 0;
 }
 
-/* RFC 6121 §8.5.3: a stanza to a full JID. */
-static int route_full(struct sessions_state *s, const struct xnode *st, const char *full,
-                      const char *bare, struct effects *out)
+static int is_broadcast_kind(const struct xnode *st)
 {
-    struct session *se = map_get(&s->by_full, full);
-    if (se) {
-        deliver(out, se, st);
-        return 0;
-    }
-    const char *type = xml_attr(st, "type");
-    if (strcmp(st->name, "message") == 0) {
-        if (!type || strcmp(type, "normal") == 0 || strcmp(type, "chat") == 0)
-            return route_bare(s, st, bare, out);
-        if (strcmp(type, "groupchat") == 0)
-            return stanza_err(STANZA_SERVICE_UNAVAILABLE);
-        return 0; /* headline, error: dropped */
-    }
+    return stanza_type_is(st, NULL) || stanza_type_is(st, "unavailable");
+}
+
+/* A stanza to a local user JID other than the server's own business. */
+static int outbound_local(struct sessions_state *s, struct session *se, const struct xnode *st,
+                          const struct jid *j, struct effects *out)
+{
+    char bare[JID_MAX], to[JID_MAX];
+    jid_bare(j, bare);
+    jid_full(j, to);
     if (strcmp(st->name, "iq") == 0) {
-        if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
-            return stanza_err(STANZA_SERVICE_UNAVAILABLE);
-        return 0;
+        /* The server answers IQs to the account's bare JID on its behalf. */
+        int own_bare = !*j->resource && se && strcmp(bare, se->bare) == 0;
+        return own_bare ? H_PASS : H_ROUTE;
     }
-    return 0; /* presence to a resource that is gone: dropped */
+    if (strcmp(st->name, "presence") == 0) {
+        if (se && is_broadcast_kind(st)) {
+            int rc = presence_directed(se, st, to);
+            if (rc)
+                return rc;
+        }
+        return H_ROUTE;
+    }
+    if (strcmp(st->name, "message") == 0 && se && carbons_eligible(st, 0)) {
+        struct session *skip[1] = {se};
+        carbons_copy(map_get(&s->by_bare, se->bare), se->bare, st, "sent", skip, 1, out);
+    }
+    return H_ROUTE;
 }
 
-static int apply_stanza(struct sessions_state *s, const struct event *ev, struct effects *out)
+/* XEP-0280 §4: the toggle goes to the user's server: no 'to', the
+ * server's domain, or the user's own bare JID. */
+static int to_own_server(const struct sessions_state *s, const struct session *se, const char *to)
+{
+    return !to || strcmp(to, s->domain) == 0 || strcmp(to, se->bare) == 0;
+}
+
+static int apply_outbound(struct sessions_state *s, const struct event *ev, struct effects *out)
 {
     const struct xnode *st = ev->body;
     const char *to = xml_attr(st, "to");
+    struct session *se = map_uget(&s->by_conn, ev->origin);
+    if (se && carbons_is_toggle(st) && to_own_server(s, se, to)) {
+        carbons_toggle(se, ev, out);
+        return 0;
+    }
+    if (!to) {
+        if (strcmp(st->name, "presence") == 0 && is_broadcast_kind(st))
+            return se ? presence_broadcast(s, se, st, out) : 0;
+        return H_PASS;
+    }
     struct jid j;
-    if (!to || jid_parse(&j, to))
-        return H_PASS; /* to the server itself; malformed 'to' is refused by the kernel */
+    if (jid_parse(&j, to))
+        return H_PASS; /* malformed 'to' is refused by the kernel */
     if (strcmp(j.domain, s->domain) != 0) {
-        /* No federation yet (RFC 6120 §10.4.3). */
+        /* No federation yet (RFC 6120 §10.4.3); presence errors are never sent. */
         if (strcmp(st->name, "presence") == 0)
             return 0;
         return stanza_err(STANZA_REMOTE_SERVER_NOT_FOUND);
     }
     if (!*j.local)
         return H_PASS; /* the domain, or a resource of it */
-    char bare[JID_MAX];
+    return outbound_local(s, se, st, &j, out);
+}
+
+/* --- the inbound pass: see route.c ------------------------------------- */
+
+static int apply_inbound(struct sessions_state *s, const struct event *ev, struct effects *out)
+{
+    const struct xnode *st = ev->body;
+    const char *to = xml_attr(st, "to");
+    struct jid j;
+    if (!to || jid_parse(&j, to))
+        return H_PASS;
+    if (strcmp(j.domain, s->domain) != 0) {
+        if (strcmp(st->name, "presence") == 0)
+            return 0;
+        return stanza_err(STANZA_REMOTE_SERVER_NOT_FOUND);
+    }
+    if (!*j.local)
+        return H_PASS;
+    char bare[JID_MAX], full[JID_MAX];
     jid_bare(&j, bare);
-    if (*j.resource)
-        return route_full(s, st, to, bare, out);
-    return route_bare(s, st, bare, out);
+    jid_full(&j, full);
+    return route_inbound_local(s, st, bare, *j.resource ? full : NULL, out);
+}
+
+static int apply_stanza(struct sessions_state *s, const struct event *ev, struct effects *out)
+{
+    return stanza_outbound(ev) ? apply_outbound(s, ev, out) : apply_inbound(s, ev, out);
 }
 
 static int sessions_apply(void *state, const struct event *ev, struct effects *out)
@@ -281,12 +296,13 @@ static int sessions_apply(void *state, const struct event *ev, struct effects *o
     case EV_SERVER_STARTED: {
         const char *d = xml_attr(ev->body, "domain");
         sessions_reset(s);
+        s->availability = 0;
         free(s->domain);
         s->domain = xstrdup(d ? d : "");
         return 0;
     }
     case EV_SESSION_BOUND: apply_bound(s, ev, out); return 0;
-    case EV_SESSION_CLOSED: apply_closed(s, ev); return 0;
+    case EV_SESSION_CLOSED: apply_closed(s, ev, out); return 0;
     case EV_ACCOUNT_DELETE: apply_account_delete(s, ev, out); return 0;
     case EV_STANZA: return apply_stanza(s, ev, out);
     default: return H_PASS;
