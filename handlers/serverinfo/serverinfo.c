@@ -1,12 +1,16 @@
 /* serverinfo: see serverinfo.h. */
 #include "handlers/serverinfo/serverinfo.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "handlers/accounts/accounts.h"
+#include "handlers/last/last.h"
+#include "handlers/private/private.h"
+#include "handlers/vcard/vcard.h"
 #include "kernel/mem.h"
 
 struct serverinfo_state {
@@ -15,13 +19,27 @@ struct serverinfo_state {
 };
 
 /* What disco#info on the server lists: exactly what is implemented, in
- * byte order (XEP-0115 hashes expect sorted features). */
+ * byte order (XEP-0115 hashes expect sorted features). Roster versioning
+ * is a stream feature (RFC 6121 §2.6), not listed here. */
 static const char *const server_features[] = {
-    NS_DISCO_INFO, NS_DISCO_ITEMS, NS_REGISTER, NS_VERSION, NS_PING, NS_TIME,
+    NS_DISCO_INFO,        /* XEP-0030 */
+    NS_DISCO_ITEMS,       /* XEP-0030 */
+    NS_LAST,              /* XEP-0012: handlers/last */
+    NS_PRIVATE,           /* XEP-0049: handlers/private */
+    NS_REGISTER,          /* XEP-0077: handlers/accounts */
+    NS_VERSION,           /* XEP-0092 */
+    "msgoffline",         /* XEP-0160: handlers/offline */
+    "urn:xmpp:blocking",  /* XEP-0191: handlers/blocking */
+    "urn:xmpp:carbons:2", /* XEP-0280: handlers/sessions */
+    NS_PING,              /* XEP-0199 */
+    NS_TIME,              /* XEP-0202 */
+    NS_VCARD,             /* XEP-0054: handlers/vcard */
 };
 
 static void *serverinfo_create(void)
 {
+    for (size_t i = 1; i < sizeof server_features / sizeof server_features[0]; i++)
+        assert(strcmp(server_features[i - 1], server_features[i]) < 0); /* sorted, unique */
     struct serverinfo_state *s = xcalloc(1, sizeof *s);
     s->domain = xstrdup("");
     s->version = xstrdup("");
