@@ -153,9 +153,11 @@ static void send_features(struct c2s *c)
         if (c2s_register_allowed(c))
             buf_puts(&b, "<register xmlns='" NS_FEATURE_REGISTER "'/>");
     } else {
-        /* RFC 6121 §2.6.1: roster versioning is a stream feature. */
+        /* RFC 6121 §2.6.1 and §3.4: roster versioning and subscription
+         * pre-approval are stream features. */
         buf_puts(&b, "<bind xmlns='" NS_BIND "'/><session xmlns='" NS_SESSION_FEATURE
-                     "'><optional/></session><ver xmlns='urn:xmpp:features:rosterver'/>");
+                     "'><optional/></session><ver xmlns='urn:xmpp:features:rosterver'/>"
+                     "<sub xmlns='urn:xmpp:features:pre-approval'/>");
     }
     buf_puts(&b, "</stream:features>");
     c2s_send_raw(c, (const char *)b.p, b.len);

@@ -38,10 +38,13 @@ async def exchange(a, b, label):
               "%s: ... with type chat, to %s" % (label, dst.boundjid.bare),
               "%s %s" % (m["type"], m["to"]))
     text = "%s to the bare JID" % label
+    # RFC 6121 §8.5.2.1.1: only an available resource takes bare-JID messages.
+    b.send_presence()
+    await h.sync(b)
     a.send_message(mto=b.boundjid.bare, mbody=text, mtype="chat")
     m = await b.next_message()
     check(m["body"] == text and m["from"].full == a.boundjid.full,
-          "%s: a message to %s's bare JID reaches the bound session" % (label, b.boundjid.bare),
+          "%s: a message to %s's bare JID reaches the available session" % (label, b.boundjid.bare),
           "%r from %s" % (m["body"], m["from"]))
 
 
@@ -52,16 +55,21 @@ def child(iq, tag):
 async def server_iqs(c, srv):
     res = await h.iq_get(c, srv.domain, "<query xmlns='http://jabber.org/protocol/disco#info'/>")
     q = child(res, "{http://jabber.org/protocol/disco#info}query")
-    features = {f.get("var") for f in q.findall("{http://jabber.org/protocol/disco#info}feature")}
+    listed = [f.get("var") for f in q.findall("{http://jabber.org/protocol/disco#info}feature")]
+    features = set(listed)
     ident = q.find("{http://jabber.org/protocol/disco#info}identity")
     check(res["type"] == "result" and res["from"].full == srv.domain,
           "disco#info on the server gets a result from %s" % srv.domain, res["from"])
     check(ident is not None and ident.get("category") == "server" and ident.get("type") == "im",
           "disco#info has the server/im identity", ET.tostring(q))
     want = {"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
-            "jabber:iq:register", "jabber:iq:version", "urn:xmpp:ping", "urn:xmpp:time"}
-    check(want <= features, "disco#info lists disco, register, version, ping and time",
-          sorted(want - features))
+            "jabber:iq:last", "jabber:iq:private", "jabber:iq:register", "jabber:iq:version",
+            "msgoffline", "urn:xmpp:blocking", "urn:xmpp:carbons:2", "urn:xmpp:ping",
+            "urn:xmpp:time", "vcard-temp"}
+    check(want == features, "disco#info lists exactly what the server implements",
+          {"missing": sorted(want - features), "extra": sorted(features - want)})
+    check(listed == sorted(features, key=lambda v: v.encode()),
+          "disco#info lists its features once each, in byte order", listed)
 
     res = await h.iq_get(c, srv.domain, "<query xmlns='http://jabber.org/protocol/disco#items'/>")
     check(child(res, "{http://jabber.org/protocol/disco#items}query") is not None,
