@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "journal/block.h"
+#include "journal/erasure.h"
 #include "kernel/err.h"
 #include "kernel/fileio.h"
 #include "kernel/mem.h"
@@ -47,6 +48,7 @@
 #define LOCK_NAME "LOCK"
 
 struct jbatch {
+    struct erasure_writes *keys; /* data-key slots its sealed records need */
     uint64_t first_seq;
     uint32_t count;
     struct buf area; /* the records, encoded (block.h) */
@@ -68,6 +70,7 @@ struct journal {
     int ro;            /* opened read-only: nothing on disk changes */
     uint64_t tail_seg; /* ro and a torn tail left in place: reads of segment */
     uint64_t tail_len; /*   tail_seg stop at tail_len bytes (0: no such tail) */
+    struct erasure *er; /* data keys of sealed records (erasure.h) */
     /* Loop thread. */
     uint64_t first_seq;
     uint64_t next_seq;
@@ -552,6 +555,8 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
     buf_init(&j->out);
     int rc = dir_prepare(j, errbuf, errlen);
     if (rc == 0)
+        rc = erasure_open(&j->er, j->dir, j->key, j->ro, errbuf, errlen);
+    if (rc == 0)
         rc = segs_list(j, errbuf, errlen);
     /* Compaction may have removed older segments; a new journal starts
      * where the caller says (a restore), else at 1. */
@@ -574,6 +579,7 @@ void journal_close(struct journal *j)
     if (!j)
         return;
     journal_batch_free(j->open);
+    erasure_close(j->er);
     if (j->fd >= 0) {
         if (j->sync == JOURNAL_SYNC_NONE)
             (void)fdatasync(j->fd); /* best effort: nothing was promised */
@@ -596,6 +602,38 @@ void journal_close(struct journal *j)
 
 /* ---- reading ---- */
 
+/* Opens sealed records on their way to the reader's callback. */
+struct unseal_ctx {
+    struct journal *j;
+    int (*cb)(void *arg, const struct jrec *r);
+    void *arg;
+    struct buf plain;
+};
+
+static int unseal_cb(void *arg, const struct jrec *r)
+{
+    struct unseal_ctx *u = arg;
+    if (!(r->type & JREC_SEALED))
+        return u->cb(u->arg, r);
+    struct jrec o = *r;
+    o.type = (uint16_t)(r->type & ~JREC_SEALED);
+    int rc = erasure_unseal(u->j->er, r->seq, r->payload, r->len, &u->plain);
+    if (rc == -ERR_NOTFOUND) {
+        o.erased = 1;
+        o.payload = NULL;
+        o.len = 0;
+    } else if (rc) {
+        return rc;
+    } else {
+        o.payload = u->plain.p;
+        o.len = u->plain.len;
+    }
+    return u->cb(u->arg, &o);
+}
+
+static int read_records(struct journal *j, uint64_t from, int (*cb)(void *arg, const struct jrec *r),
+                        void *arg, char *errbuf, size_t errlen);
+
 int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const struct jrec *r),
                  void *arg, char *errbuf, size_t errlen)
 {
@@ -604,6 +642,18 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
     if (from < j->first_seq)
         return err_fail(errbuf, errlen, -ERR_SEQ, "journal: %s: asked for seq %" PRIu64 " onwards, "
                     "but the journal starts at seq %" PRIu64, j->dir, from, j->first_seq);
+    struct unseal_ctx u = {.j = j, .cb = cb, .arg = arg};
+    buf_init(&u.plain);
+    int rc = read_records(j, from, unseal_cb, &u, errbuf, errlen);
+    if (u.plain.p)
+        mbedtls_platform_zeroize(u.plain.p, u.plain.len);
+    buf_free(&u.plain);
+    return rc;
+}
+
+static int read_records(struct journal *j, uint64_t from, int (*cb)(void *arg, const struct jrec *r),
+                        void *arg, char *errbuf, size_t errlen)
+{
     for (size_t i = 0; i < j->nsegs && from < j->commit_seq; i++) {
         uint64_t end = i + 1 < j->nsegs ? j->segs[i + 1] : j->commit_seq;
         if (end <= from)
@@ -658,6 +708,34 @@ static int compact_one(struct journal *j, uint64_t first, uint64_t next, char *e
     return 0;
 }
 
+struct erase_before_ctx {
+    uint64_t first;
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static void collect_before(void *arg, uint64_t seq)
+{
+    struct erase_before_ctx *x = arg;
+    if (seq >= x->first)
+        return;
+    if (x->n == x->cap) {
+        x->cap = x->cap ? x->cap * 2 : 16;
+        x->v = xrealloc(x->v, x->cap * sizeof *x->v);
+    }
+    x->v[x->n++] = seq;
+}
+
+/* Keys of records that left the disk protect nothing: destroy them. */
+static void erase_before(struct journal *j, uint64_t first)
+{
+    struct erase_before_ctx x = {.first = first};
+    erasure_each(j->er, collect_before, &x);
+    for (size_t i = 0; i < x.n; i++)
+        (void)erasure_destroy(j->er, x.v[i]);
+    free(x.v);
+}
+
 int journal_compact(struct journal *j, uint64_t upto_seq, char *errbuf, size_t errlen)
 {
     if (j->ro)
@@ -688,6 +766,8 @@ int journal_compact(struct journal *j, uint64_t upto_seq, char *errbuf, size_t e
     j->first_seq = j->segs[0];
     pthread_mutex_unlock(&j->segs_lock);
     free(gone);
+    if (done)
+        erase_before(j, j->first_seq);
     int src = done ? sync_full(j->dir_fd) : 0;
     if (src && rc == 0)
         rc = err_fail(errbuf, errlen, src, "journal: %s: cannot sync the directory after "
@@ -726,10 +806,34 @@ uint64_t journal_append(struct journal *j, uint16_t type, int64_t time_us, const
     return j->next_seq++;
 }
 
+uint64_t journal_append_sealed(struct journal *j, uint16_t type, int64_t time_us, int durable,
+                               const uint8_t *payload, size_t len)
+{
+    assert(!(type & JREC_SEALED));
+    struct buf sealed;
+    buf_init(&sealed);
+    erasure_seal(j->er, j->next_seq, durable, payload, len, &sealed);
+    uint64_t seq = journal_append(j, type | JREC_SEALED, time_us, sealed.p, sealed.len);
+    buf_free(&sealed); /* ciphertext: nothing to wipe */
+    return seq;
+}
+
+int journal_erase(struct journal *j, uint64_t seq) { return erasure_destroy(j->er, seq); }
+int journal_erasable(const struct journal *j, uint64_t seq) { return erasure_holds(j->er, seq); }
+
+void journal_erasable_each(const struct journal *j, void (*cb)(void *arg, uint64_t seq), void *arg)
+{
+    erasure_each(j->er, cb, arg);
+}
+
+size_t journal_erasable_count(const struct journal *j) { return erasure_count(j->er); }
+
 struct jbatch *journal_seal(struct journal *j)
 {
     struct jbatch *b = j->open;
     j->open = NULL;
+    if (b)
+        b->keys = erasure_take(j->er);
     return b;
 }
 
@@ -746,6 +850,7 @@ void journal_batch_free(struct jbatch *b)
         return;
     buf_free(&b->area);
     free(b->ends);
+    erasure_writes_free(b->keys);
     free(b);
 }
 
@@ -870,6 +975,9 @@ int journal_commit(struct journal *j, struct jbatch *b)
         created = rc == 0;
     }
     uint64_t undo_len = j->seg_len;
+    /* The data keys first: a durable record must never outlive its key. */
+    if (rc == 0)
+        rc = erasure_write(j->er, b->keys, j->sync != JOURNAL_SYNC_NONE);
     if (rc == 0)
         rc = batch_write(j, b);
     if (rc == 0 && j->sync == JOURNAL_SYNC_BATCH)
