@@ -49,6 +49,7 @@ struct jtool {
     int bodies;
     int done;         /* reached --to: the read was stopped on purpose */
     uint64_t records; /* verify: records decoded */
+    uint64_t erased;  /* verify: of which crypto-erased */
     struct buf line;
 };
 
@@ -129,6 +130,11 @@ static int verify_cb(void *arg, const struct jrec *r)
 {
     struct jtool *t = arg;
     int err = 0;
+    if (r->erased) { /* its frame checked out; its content is gone on purpose */
+        t->records++;
+        t->erased++;
+        return 0;
+    }
     struct event *ev = event_decode(r->seq, r->time_us, (enum ev_type)r->type, r->payload,
                                     r->len, &err);
     if (!ev) {
@@ -157,8 +163,9 @@ static int run_verify(struct jtool *t)
     if (t->records == 0)
         printf("ok: 0 records (the journal is empty; the next seq is %" PRIu64 ")\n", next);
     else
-        printf("ok: %" PRIu64 " records, seq %" PRIu64 "..%" PRIu64 "\n", t->records, first,
-               next - 1);
+        printf("ok: %" PRIu64 " records, seq %" PRIu64 "..%" PRIu64 ", %" PRIu64
+               " with content erased, %zu with readable content\n",
+               t->records, first, next - 1, t->erased, journal_erasable_count(t->j));
     return JTOOL_OK;
 }
 
@@ -292,6 +299,16 @@ static int dump_cb(void *arg, const struct jrec *r)
         return -ERR_CLOSED;
     }
     int err = 0;
+    char when[JT_TIME_BYTES], head[256];
+    if (r->erased) { /* crypto-erased: only the frame is left to show */
+        iso_time(r->time_us, when);
+        buf_reset(&t->line);
+        snprintf(head, sizeof head, "%" PRIu64 " %s %s (content erased)", r->seq, when,
+                 ev_type_name((enum ev_type)r->type));
+        buf_puts(&t->line, head);
+        put_line(&t->line);
+        return 0;
+    }
     struct event *ev = event_decode(r->seq, r->time_us, (enum ev_type)r->type, r->payload,
                                     r->len, &err);
     if (!ev) {
@@ -299,7 +316,6 @@ static int dump_cb(void *arg, const struct jrec *r)
                  r->seq, err_str(err));
         return err ? err : -ERR_CORRUPT;
     }
-    char when[JT_TIME_BYTES], head[256];
     const char *type = ev_type_name(ev->type);
     iso_time(r->time_us, when);
     buf_reset(&t->line);

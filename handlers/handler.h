@@ -122,6 +122,11 @@ struct handler {
      * fresh state and returns 0 or -ERR_CORRUPT. */
     void (*encode)(const void *state, struct buf *out);
     int (*decode)(void *state, struct rd *in);
+    /* Crypto-erasure: 1 while the handler keeps the content of event seq
+     * (an offline message not yet delivered). The journal destroys the
+     * data key of a message-bearing event as soon as no handler holds it
+     * (kernel/bus.c). NULL: holds nothing. */
+    int (*holds)(const void *state, uint64_t seq);
 };
 
 #endif

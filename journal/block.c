@@ -236,6 +236,7 @@ int record_next(struct rd *area, struct jrec *r, const char **why)
         return *why = "record passes the end of its block", -ERR_CORRUPT;
     r->time_us = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
     r->type = (uint16_t)type;
+    r->erased = 0;
     r->payload = area->p + area->off;
     r->len = (size_t)len;
     area->off += (size_t)len;

@@ -1,6 +1,8 @@
-/* journal: segment files, recovery at open, group commit, reading back.
+/* journal: segment files, recovery at open, reading back. Group commit
+ * is in commit.c, compaction in compact.c, the data keys of sealed
+ * records in erasure.c; the structures they share in internal.h.
  *
- * The bytes are block.c's (doc/formats/journal.md); this file owns the
+ * The bytes are block.c's (doc/formats/journal.md); these files own the
  * files: which segment is written, when one starts, what open cuts as a
  * torn tail and what it refuses as damage, and how a failed commit is
  * undone. The rules are in the doc's "Recovery rules" and "Sync policy".
@@ -36,73 +38,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "journal/block.h"
+#include "journal/internal.h"
 #include "kernel/err.h"
 #include "kernel/fileio.h"
 #include "kernel/mem.h"
 
-#define SEGMENT_BYTES_DEFAULT (64u << 20) /* segment_bytes_max == 0 */
-#define READ_CHUNK_BYTES (1u << 20)       /* read-ahead of a segment scan */
-#define SEG_NAME_LEN 20                   /* 16 hex digits + ".seg" */
-#define LOCK_NAME "LOCK"
-
-struct jbatch {
-    uint64_t first_seq;
-    uint32_t count;
-    struct buf area; /* the records, encoded (block.h) */
-    size_t *ends;    /* ends[i]: end offset of record i in area */
-    size_t cap;
-};
-
-struct journal {
-    /* Fixed at open. */
-    char *dir;
-    int dir_fd;
-    int lock_fd;
-    uint8_t key[JOURNAL_KEY_LEN];
-    enum journal_sync sync;
-    uint64_t seg_max;
-    journal_report_cb report;
-    journal_segment_cb segment;
-    void *report_arg;
-    int ro;            /* opened read-only: nothing on disk changes */
-    uint64_t tail_seg; /* ro and a torn tail left in place: reads of segment */
-    uint64_t tail_len; /*   tail_seg stop at tail_len bytes (0: no such tail) */
-    /* Loop thread. */
-    uint64_t first_seq;
-    uint64_t next_seq;
-    struct jbatch *open;
-    struct block_work rw; /* open and read */
-    /* Commit side (and open/close). */
-    uint64_t commit_seq; /* first seq of the next commit */
-    int readonly;
-    int fd;              /* segment being written, or -1: the next commit starts one */
-    uint64_t seg_first;  /* its first seq (its name) */
-    uint64_t seg_len;    /* its length: everything before is durable per policy */
-    uint64_t seg_blocks; /* blocks in it: the next block's nonce */
-    struct seg_key seg_key;
-    struct block_work cw;
-    struct buf out;
-    /* Segments on disk, by first seq (open fills, commit appends, compact
-     * removes from the front). segs[0..nsegs_done) hold a committed
-     * record; later ones are being started by a commit in flight. Open
-     * and close use them alone; commit and compact under segs_lock. */
-    pthread_mutex_t segs_lock;
-    uint64_t *segs;
-    size_t nsegs, nsegs_done, segs_cap;
-};
 
 /* ---- small helpers ---- */
 
-static void seg_name(uint64_t first_seq, char out[SEG_NAME_LEN + 1])
+void jnl_seg_name(uint64_t first_seq, char out[SEG_NAME_LEN + 1])
 {
     snprintf(out, SEG_NAME_LEN + 1, "%016" PRIx64 ".seg", first_seq);
 }
 
-static void seg_path(const struct journal *j, uint64_t first_seq, char *out, size_t n)
+void jnl_seg_path(const struct journal *j, uint64_t first_seq, char *out, size_t n)
 {
     char name[SEG_NAME_LEN + 1];
-    seg_name(first_seq, name);
+    jnl_seg_name(first_seq, name);
     snprintf(out, n, "%s/%s", j->dir, name);
 }
 
@@ -123,7 +75,7 @@ static uint64_t seg_name_parse(const char *name)
 }
 
 /* Commit side: appends a segment just started (under segs_lock). */
-static void segs_push(struct journal *j, uint64_t first_seq)
+void jnl_segs_push(struct journal *j, uint64_t first_seq)
 {
     pthread_mutex_lock(&j->segs_lock);
     if (j->nsegs == j->segs_cap) {
@@ -141,7 +93,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+int jnl_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n) {
         ssize_t w = pwrite(fd, p, n, (off_t)off);
@@ -158,11 +110,11 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
     return 0;
 }
 
-static int sync_fd(int fd) { return fdatasync(fd) ? -errno : 0; }
-static int sync_full(int fd) { return fsync(fd) ? -errno : 0; }
+int jnl_sync_fd(int fd) { return fdatasync(fd) ? -errno : 0; }
+int jnl_sync_full(int fd) { return fsync(fd) ? -errno : 0; }
 
-static void report(const struct journal *j, const char *file, uint64_t off, uint64_t bytes,
-                   const char *reason)
+void jnl_report(const struct journal *j, const char *file, uint64_t off, uint64_t bytes,
+                const char *reason)
 {
     if (j->report)
         j->report(j->report_arg, file, off, bytes, reason);
@@ -325,7 +277,7 @@ static int cur_open(struct journal *j, struct cursor *c, const char *path, uint6
     struct stat st;
     memset(c, 0, sizeof *c);
     c->path = path;
-    seg_name(first, name);
+    jnl_seg_name(first, name);
     c->fd = openat(j->dir_fd, name, O_RDONLY | O_CLOEXEC);
     if (c->fd < 0 || fstat(c->fd, &st) != 0)
         return cur_fail(c, -errno, 0, strerror(errno));
@@ -359,17 +311,17 @@ static int seg_remove_last(struct journal *j, const char *path, uint64_t size, c
         j->nsegs--; /* not read; the next read-write open removes it */
         snprintf(reason, sizeof reason, "torn tail: %s; the segment holds no complete block (left "
                  "in place: opened read-only; the next start removes it)", why);
-        report(j, path, 0, size, reason);
+        jnl_report(j, path, 0, size, reason);
         return 0;
     }
-    seg_name(j->segs[j->nsegs - 1], name);
-    if (unlinkat(j->dir_fd, name, 0) != 0 || sync_full(j->dir_fd) != 0)
+    jnl_seg_name(j->segs[j->nsegs - 1], name);
+    if (unlinkat(j->dir_fd, name, 0) != 0 || jnl_sync_full(j->dir_fd) != 0)
         return err_fail(errbuf, errlen, -errno, "journal: %s: cannot remove empty segment: %s", path,
                     strerror(errno));
     j->nsegs--;
     snprintf(reason, sizeof reason, "torn tail: %s; the segment held no complete block and was removed",
              why);
-    report(j, path, 0, size, reason);
+    jnl_report(j, path, 0, size, reason);
     return 0;
 }
 
@@ -383,23 +335,23 @@ static int seg_cut(struct journal *j, const char *path, uint64_t off, uint64_t s
         j->tail_len = off;
         snprintf(reason, sizeof reason, "torn tail: %s (left in place: opened read-only; the "
                  "next start cuts it)", why);
-        report(j, path, off, size - off, reason);
+        jnl_report(j, path, off, size - off, reason);
         return 0;
     }
-    seg_name(j->segs[j->nsegs - 1], name);
+    jnl_seg_name(j->segs[j->nsegs - 1], name);
     int fd = openat(j->dir_fd, name, O_WRONLY | O_CLOEXEC);
     int rc = fd < 0 ? -errno : 0;
     if (rc == 0 && ftruncate(fd, (off_t)off) != 0)
         rc = -errno;
     if (rc == 0)
-        rc = sync_fd(fd);
+        rc = jnl_sync_fd(fd);
     if (fd >= 0)
         close(fd);
     if (rc)
         return err_fail(errbuf, errlen, rc, "journal: %s: cannot cut torn tail at offset %" PRIu64
                     ": %s", path, off, err_str(rc));
     snprintf(reason, sizeof reason, "torn tail: %s", why);
-    report(j, path, off, size - off, reason);
+    jnl_report(j, path, off, size - off, reason);
     return 0;
 }
 
@@ -429,7 +381,7 @@ static int seg_scan(struct journal *j, size_t i, uint64_t *expect, char *errbuf,
     char path[PATH_MAX];
     struct cursor c;
     int last = i + 1 == j->nsegs;
-    seg_path(j, j->segs[i], path, sizeof path);
+    jnl_seg_path(j, j->segs[i], path, sizeof path);
     if (j->segs[i] != *expect)
         return err_fail(errbuf, errlen, -ERR_SEQ, "journal: %s: offset 0: missing segment: this one "
                     "starts at seq %" PRIu64 ", the journal needs seq %" PRIu64 " next",
@@ -515,7 +467,7 @@ static int segs_list(struct journal *j, char *errbuf, size_t errlen)
             struct stat st;
             snprintf(path, sizeof path, "%s/%s", j->dir, e->d_name);
             uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-            report(j, path, 0, size, "not a segment name (16 hex digits, at least 1): ignored");
+            jnl_report(j, path, 0, size, "not a segment name (16 hex digits, at least 1): ignored");
         }
         if (seq == 0)
             continue;
@@ -552,6 +504,8 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
     buf_init(&j->out);
     int rc = dir_prepare(j, errbuf, errlen);
     if (rc == 0)
+        rc = erasure_open(&j->er, j->dir, j->key, j->ro, errbuf, errlen);
+    if (rc == 0)
         rc = segs_list(j, errbuf, errlen);
     /* Compaction may have removed older segments; a new journal starts
      * where the caller says (a restore), else at 1. */
@@ -574,6 +528,7 @@ void journal_close(struct journal *j)
     if (!j)
         return;
     journal_batch_free(j->open);
+    erasure_close(j->er);
     if (j->fd >= 0) {
         if (j->sync == JOURNAL_SYNC_NONE)
             (void)fdatasync(j->fd); /* best effort: nothing was promised */
@@ -596,6 +551,38 @@ void journal_close(struct journal *j)
 
 /* ---- reading ---- */
 
+/* Opens sealed records on their way to the reader's callback. */
+struct unseal_ctx {
+    struct journal *j;
+    int (*cb)(void *arg, const struct jrec *r);
+    void *arg;
+    struct buf plain;
+};
+
+static int unseal_cb(void *arg, const struct jrec *r)
+{
+    struct unseal_ctx *u = arg;
+    if (!(r->type & JREC_SEALED))
+        return u->cb(u->arg, r);
+    struct jrec o = *r;
+    o.type = (uint16_t)(r->type & ~JREC_SEALED);
+    int rc = erasure_unseal(u->j->er, r->seq, r->payload, r->len, &u->plain);
+    if (rc == -ERR_NOTFOUND) {
+        o.erased = 1;
+        o.payload = NULL;
+        o.len = 0;
+    } else if (rc) {
+        return rc;
+    } else {
+        o.payload = u->plain.p;
+        o.len = u->plain.len;
+    }
+    return u->cb(u->arg, &o);
+}
+
+static int read_records(struct journal *j, uint64_t from, int (*cb)(void *arg, const struct jrec *r),
+                        void *arg, char *errbuf, size_t errlen);
+
 int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const struct jrec *r),
                  void *arg, char *errbuf, size_t errlen)
 {
@@ -604,13 +591,25 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
     if (from < j->first_seq)
         return err_fail(errbuf, errlen, -ERR_SEQ, "journal: %s: asked for seq %" PRIu64 " onwards, "
                     "but the journal starts at seq %" PRIu64, j->dir, from, j->first_seq);
+    struct unseal_ctx u = {.j = j, .cb = cb, .arg = arg};
+    buf_init(&u.plain);
+    int rc = read_records(j, from, unseal_cb, &u, errbuf, errlen);
+    if (u.plain.p)
+        mbedtls_platform_zeroize(u.plain.p, u.plain.len);
+    buf_free(&u.plain);
+    return rc;
+}
+
+static int read_records(struct journal *j, uint64_t from, int (*cb)(void *arg, const struct jrec *r),
+                        void *arg, char *errbuf, size_t errlen)
+{
     for (size_t i = 0; i < j->nsegs && from < j->commit_seq; i++) {
         uint64_t end = i + 1 < j->nsegs ? j->segs[i + 1] : j->commit_seq;
         if (end <= from)
             continue;
         char path[PATH_MAX];
         struct cursor c;
-        seg_path(j, j->segs[i], path, sizeof path);
+        jnl_seg_path(j, j->segs[i], path, sizeof path);
         int rc = cur_open(j, &c, path, j->segs[i]);
         if (rc == 0 && j->tail_len && j->segs[i] == j->tail_seg && c.size > j->tail_len)
             c.size = j->tail_len; /* read-only: stop before the torn tail left in place */
@@ -627,261 +626,5 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
     return 0;
 }
 
-/* ---- compaction ---- */
-
-/* How many segments from the front compaction may remove for upto_seq:
- * those whose successor starts at or below upto_seq + 1, all before the
- * newest segment holding a committed record. Under segs_lock. */
-static size_t compact_count(const struct journal *j, uint64_t upto_seq)
-{
-    size_t n = 0;
-    while (n + 1 < j->nsegs_done && j->segs[n + 1] - 1 <= upto_seq && n < INT_MAX)
-        n++;
-    return n;
-}
-
-/* Unlinks segment `first` and reports it. */
-static int compact_one(struct journal *j, uint64_t first, uint64_t next, char *errbuf,
-                       size_t errlen)
-{
-    char name[SEG_NAME_LEN + 1], path[PATH_MAX], reason[160];
-    struct stat st;
-    seg_name(first, name);
-    seg_path(j, first, path, sizeof path);
-    uint64_t size = fstatat(j->dir_fd, name, &st, 0) == 0 ? (uint64_t)st.st_size : 0;
-    if (unlinkat(j->dir_fd, name, 0) != 0)
-        return err_fail(errbuf, errlen, -errno, "journal: %s: cannot remove compacted segment: %s",
-                    path, strerror(errno));
-    snprintf(reason, sizeof reason, "compacted: seqs %" PRIu64 "..%" PRIu64 " are covered; "
-             "segment removed", first, next - 1);
-    report(j, path, 0, size, reason);
-    return 0;
-}
-
-int journal_compact(struct journal *j, uint64_t upto_seq, char *errbuf, size_t errlen)
-{
-    if (j->ro)
-        return err_fail(errbuf, errlen, -ERR_READONLY, "journal: %s: opened read-only, nothing is "
-                    "compacted", j->dir);
-    pthread_mutex_lock(&j->segs_lock);
-    size_t n = compact_count(j, upto_seq);
-    /* segs[0..n] cannot move while unlocked: a commit only appends, or
-     * removes a segment past nsegs_done that it started itself. */
-    uint64_t *gone = n ? xmalloc((n + 1) * sizeof *gone) : NULL;
-    if (n)
-        memcpy(gone, j->segs, (n + 1) * sizeof *gone);
-    pthread_mutex_unlock(&j->segs_lock);
-    if (n == 0)
-        return 0;
-    size_t done = 0;
-    int rc = 0;
-    while (done < n && rc == 0) {
-        rc = compact_one(j, gone[done], gone[done + 1], errbuf, errlen);
-        done += rc == 0;
-    }
-    pthread_mutex_lock(&j->segs_lock);
-    assert(j->nsegs_done > done);
-    assert(j->segs[0] == gone[0]);
-    memmove(j->segs, j->segs + done, (j->nsegs - done) * sizeof *j->segs);
-    j->nsegs -= done;
-    j->nsegs_done -= done;
-    j->first_seq = j->segs[0];
-    pthread_mutex_unlock(&j->segs_lock);
-    free(gone);
-    int src = done ? sync_full(j->dir_fd) : 0;
-    if (src && rc == 0)
-        rc = err_fail(errbuf, errlen, src, "journal: %s: cannot sync the directory after "
-                  "compaction: %s", j->dir, err_str(src));
-    return rc ? rc : (int)done;
-}
-
 uint64_t journal_next_seq(const struct journal *j) { return j->next_seq; }
 uint64_t journal_first_seq(const struct journal *j) { return j->first_seq; }
-
-/* ---- group commit: the loop thread's half ---- */
-
-uint64_t journal_append(struct journal *j, uint16_t type, int64_t time_us, const uint8_t *payload,
-                        size_t len)
-{
-    assert(len <= JOURNAL_PAYLOAD_BYTES_MAX);
-    assert(payload != NULL || len == 0);
-    struct jbatch *b = j->open;
-    if (!b) {
-        b = j->open = xcalloc(1, sizeof *b);
-        b->first_seq = j->next_seq;
-        buf_init(&b->area);
-    }
-    assert(b->count < UINT32_MAX);
-    assert(b->first_seq + b->count == j->next_seq);
-    if (b->count == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 64;
-        b->ends = xrealloc(b->ends, b->cap * sizeof *b->ends);
-    }
-    record_put(&b->area, j->next_seq, time_us, type, payload, len);
-    if (b->area.err) {
-        fprintf(stderr, "stanzad: out of memory in journal_append\n");
-        abort();
-    }
-    b->ends[b->count++] = b->area.len;
-    return j->next_seq++;
-}
-
-struct jbatch *journal_seal(struct journal *j)
-{
-    struct jbatch *b = j->open;
-    j->open = NULL;
-    return b;
-}
-
-void journal_batch_range(const struct jbatch *b, uint64_t *first, uint64_t *last)
-{
-    assert(b->count >= 1);
-    *first = b->first_seq;
-    *last = b->first_seq + b->count - 1;
-}
-
-void journal_batch_free(struct jbatch *b)
-{
-    if (!b)
-        return;
-    buf_free(&b->area);
-    free(b->ends);
-    free(b);
-}
-
-/* ---- group commit: the worker's half ---- */
-
-static void seg_leave(struct journal *j)
-{
-    close(j->fd);
-    j->fd = -1;
-    seg_key_free(&j->seg_key);
-}
-
-/* Starts segment first_seq: a fresh id and key, the header written and
- * fsynced, then the directory entry fsynced, before any block. */
-static int seg_start(struct journal *j, uint64_t first_seq)
-{
-    struct seg_header h = {.first_seq = first_seq};
-    uint8_t hdr[SEG_HDR_BYTES];
-    char name[SEG_NAME_LEN + 1];
-    int rc;
-    if (j->fd >= 0) {
-        if ((rc = sync_fd(j->fd))) /* whatever the policy: only the newest segment may tear */
-            return rc;
-        seg_leave(j);
-    }
-    if ((rc = fileio_random(h.id, SEG_ID_BYTES)) || (rc = seg_key_init(&j->seg_key, j->key, h.id)))
-        return rc;
-    seg_name(first_seq, name);
-    int fd = -1;
-    if ((rc = seg_header_encode(&h, &j->seg_key, j->key, hdr)) == 0) {
-        fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        rc = fd < 0 ? -errno : 0;
-    }
-    if (rc == 0 && (rc = pwrite_all(fd, hdr, SEG_HDR_BYTES, 0)) == 0 &&
-        (rc = sync_full(fd)) == 0)
-        rc = sync_full(j->dir_fd);
-    if (rc) {
-        if (fd >= 0) {
-            close(fd);
-            (void)unlinkat(j->dir_fd, name, 0); /* best effort: open removes an empty segment */
-            (void)fsync(j->dir_fd);
-        }
-        seg_key_free(&j->seg_key);
-        return rc;
-    }
-    j->fd = fd;
-    j->seg_first = first_seq;
-    j->seg_len = SEG_HDR_BYTES;
-    j->seg_blocks = 0;
-    segs_push(j, first_seq);
-    return 0;
-}
-
-static int out_flush(struct journal *j)
-{
-    if (j->out.len == 0)
-        return 0;
-    int rc = pwrite_all(j->fd, j->out.p, j->out.len, j->seg_len);
-    if (rc)
-        return rc;
-    j->seg_len += j->out.len;
-    buf_reset(&j->out);
-    return j->sync == JOURNAL_SYNC_ALWAYS ? sync_fd(j->fd) : 0;
-}
-
-/* Cuts the batch into blocks (one per record under SYNC_ALWAYS), seals
- * and writes them at the tail. */
-static int batch_write(struct journal *j, const struct jbatch *b)
-{
-    buf_reset(&j->out);
-    for (uint32_t i = 0, k; i < b->count; i = k) {
-        size_t start = i ? b->ends[i - 1] : 0;
-        k = i + 1;
-        while (j->sync != JOURNAL_SYNC_ALWAYS && k < b->count &&
-               b->ends[k] - start <= BLOCK_RAW_TARGET)
-            k++;
-        /* The nonce counter moves even if this write fails: a failed
-         * commit makes the journal read-only, so nothing reuses it. */
-        int rc = block_seal(&j->cw, &j->seg_key, j->seg_blocks++, b->first_seq + i, k - i,
-                            b->area.p + start, b->ends[k - 1] - start, &j->out);
-        if (rc == 0 && (j->sync == JOURNAL_SYNC_ALWAYS || j->out.len >= BLOCK_RAW_TARGET))
-            rc = out_flush(j);
-        if (rc)
-            return rc;
-    }
-    return out_flush(j);
-}
-
-/* Removes what a failed commit wrote (best effort) and closes the file. */
-static void commit_undo(struct journal *j, uint64_t undo_len, int created)
-{
-    if (j->fd < 0)
-        return;
-    if (created) {
-        char name[SEG_NAME_LEN + 1];
-        seg_name(j->seg_first, name);
-        seg_leave(j);
-        (void)unlinkat(j->dir_fd, name, 0);
-        (void)fsync(j->dir_fd);
-        pthread_mutex_lock(&j->segs_lock);
-        assert(j->nsegs > j->nsegs_done); /* compaction never removed it */
-        j->nsegs--;
-        pthread_mutex_unlock(&j->segs_lock);
-        return;
-    }
-    if (ftruncate(j->fd, (off_t)undo_len) == 0)
-        (void)fdatasync(j->fd);
-    j->seg_len = undo_len;
-    seg_leave(j);
-}
-
-int journal_commit(struct journal *j, struct jbatch *b)
-{
-    assert(b != NULL);
-    assert(b->count >= 1);
-    if (j->readonly)
-        return -ERR_READONLY;
-    assert(b->first_seq == j->commit_seq); /* batches are committed in seal order */
-    int rc = 0, created = 0;
-    if (j->fd < 0 || j->seg_len >= j->seg_max) {
-        rc = seg_start(j, b->first_seq);
-        created = rc == 0;
-    }
-    uint64_t undo_len = j->seg_len;
-    if (rc == 0)
-        rc = batch_write(j, b);
-    if (rc == 0 && j->sync == JOURNAL_SYNC_BATCH)
-        rc = sync_fd(j->fd);
-    if (rc) {
-        commit_undo(j, undo_len, created);
-        j->readonly = 1;
-        return rc;
-    }
-    j->commit_seq += b->count;
-    pthread_mutex_lock(&j->segs_lock);
-    j->nsegs_done = j->nsegs; /* the newest segment now holds a record */
-    pthread_mutex_unlock(&j->segs_lock);
-    return 0;
-}

@@ -68,12 +68,17 @@ struct journal_opts {
     uint64_t first_seq;
 };
 
+/* Type bit of a record whose payload is sealed with its own data key
+ * (journal_append_sealed); readers see the type without it. */
+#define JREC_SEALED 0x8000u
+
 /* One record as read back. Pointers are borrowed for the callback. */
 struct jrec {
     uint64_t seq;
     int64_t time_us;
     uint16_t type;
-    const uint8_t *payload;
+    int erased;             /* sealed and its data key destroyed: no payload */
+    const uint8_t *payload; /* sealed records: already opened */
     size_t len;
 };
 
@@ -119,6 +124,22 @@ uint64_t journal_first_seq(const struct journal *j);
  * sequence number. */
 uint64_t journal_append(struct journal *j, uint16_t type, int64_t time_us, const uint8_t *payload,
                         size_t len);
+/* Loop thread. Like journal_append, for a record carrying message
+ * content: the payload is sealed with a data key of its own (see
+ * journal/erasure.h), so journal_erase() can make it unreadable
+ * everywhere at once. durable: the key must survive a crash (until
+ * erased); otherwise it lives in memory only. type < JREC_SEALED. */
+uint64_t journal_append_sealed(struct journal *j, uint16_t type, int64_t time_us, int durable,
+                               const uint8_t *payload, size_t len);
+/* Loop thread. Destroys the data key of record seq: its content is gone
+ * from the journal and every copy of it. 1 if there was a key, 0 if not,
+ * or a negative code when overwriting its slot failed. */
+int journal_erase(struct journal *j, uint64_t seq);
+/* Whether record seq's content is still readable, and each such seq. */
+int journal_erasable(const struct journal *j, uint64_t seq);
+void journal_erasable_each(const struct journal *j, void (*cb)(void *arg, uint64_t seq), void *arg);
+size_t journal_erasable_count(const struct journal *j);
+
 /* Loop thread. Closes the open batch and returns it (NULL when empty);
  * later appends go to a new batch. */
 struct jbatch *journal_seal(struct journal *j);

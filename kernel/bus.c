@@ -57,6 +57,70 @@ static int64_t bus_now_us(struct bus *b)
     return t;
 }
 
+/* Crypto-erasure (journal/erasure.h): which events carry message content,
+ * and whether its key must survive a crash. A message stanza is routed
+ * when applied and never delivered again by replay, so its key can live
+ * in memory; an offline message waits for its recipient, so its key is
+ * durable until the offline-delivered tombstone. */
+enum content { CONTENT_NONE, CONTENT_EPHEMERAL, CONTENT_DURABLE };
+
+static enum content content_of(const struct event *ev)
+{
+    if (ev->type == EV_STANZA && strcmp(ev->body->name, "message") == 0)
+        return CONTENT_EPHEMERAL;
+    if (ev->type == EV_OFFLINE_STORE)
+        return CONTENT_DURABLE;
+    return CONTENT_NONE;
+}
+
+struct sweep {
+    const struct dispatch *d;
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static void sweep_one(void *arg, uint64_t seq)
+{
+    struct sweep *w = arg;
+    if (dispatch_holds(w->d, seq))
+        return;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 16;
+        w->v = xrealloc(w->v, w->cap * sizeof *w->v);
+    }
+    w->v[w->n++] = seq;
+}
+
+size_t bus_erase_released(struct journal *j, const struct dispatch *d)
+{
+    struct sweep w = {.d = d};
+    journal_erasable_each(j, sweep_one, &w);
+    size_t erased = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        int rc = journal_erase(j, w.v[i]);
+        if (rc < 0)
+            log_error("journal: cannot overwrite the data key of record %llu: %s",
+                      (unsigned long long)w.v[i], err_str(rc));
+        erased += rc != 0;
+    }
+    free(w.v);
+    return erased;
+}
+
+/* After ev is applied: destroy the keys of content nobody holds any more.
+ * A tombstone or an account deletion can release content of other events. */
+static void erase_after_apply(struct bus *b, const struct event *ev)
+{
+    if (content_of(ev) != CONTENT_NONE && !dispatch_holds(b->d, ev->seq)) {
+        int rc = journal_erase(b->j, ev->seq);
+        if (rc < 0)
+            log_error("journal: cannot overwrite the data key of record %llu: %s",
+                      (unsigned long long)ev->seq, err_str(rc));
+    }
+    if (ev->type == EV_OFFLINE_DELIVERED || ev->type == EV_ACCOUNT_DELETE)
+        bus_erase_released(b->j, b->d);
+}
+
 void bus_submit(struct bus *b, struct event *ev)
 {
     if (b->readonly) {
@@ -67,7 +131,12 @@ void bus_submit(struct bus *b, struct event *ev)
     ev->time_us = bus_now_us(b);
     buf_reset(&b->scratch);
     event_encode(ev, &b->scratch);
-    ev->seq = journal_append(b->j, (uint16_t)ev->type, ev->time_us, b->scratch.p, b->scratch.len);
+    enum content c = content_of(ev);
+    if (c == CONTENT_NONE)
+        ev->seq = journal_append(b->j, (uint16_t)ev->type, ev->time_us, b->scratch.p, b->scratch.len);
+    else
+        ev->seq = journal_append_sealed(b->j, (uint16_t)ev->type, ev->time_us,
+                                        c == CONTENT_DURABLE, b->scratch.p, b->scratch.len);
     evlist_push(&b->open, ev);
 }
 
@@ -94,6 +163,7 @@ static void apply_batch(struct bus *b)
             log_error("bus: event %llu not applied: %s", (unsigned long long)ev->seq, err_str(rc));
         b->ops.exec(b->arg, ev, &fx);
         effects_clear(&fx);
+        erase_after_apply(b, ev);
         event_free(ev);
         b->events++;
     }

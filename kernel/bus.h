@@ -46,6 +46,12 @@ int bus_readonly(const struct bus *b);
 uint64_t bus_applied_seq(const struct bus *b);
 /* Events applied, batches committed since start (for status). */
 void bus_stats(const struct bus *b, uint64_t *events /* OUT */, uint64_t *batches /* OUT */);
+/* Destroys the data key of every sealed record no handler holds any more
+ * (crypto-erasure; see journal/erasure.h). The bus does this after each
+ * event; the server calls it once after replay, for keys a crash left
+ * behind. Returns how many were destroyed. */
+size_t bus_erase_released(struct journal *j, const struct dispatch *d);
+
 /* Called when the bus becomes idle (for shutdown); NULL to clear. */
 void bus_on_idle(struct bus *b, void (*cb)(void *arg), void *arg);
 

@@ -41,6 +41,22 @@ const void *dispatch_state(const struct dispatch *d, const char *name)
 
 uint64_t dispatch_last_seq(const struct dispatch *d) { return d->last_seq; }
 
+int dispatch_holds(const struct dispatch *d, uint64_t seq)
+{
+    for (size_t i = 0; i < handlers_count; i++)
+        if (handlers[i]->holds && handlers[i]->holds(d->states[i], seq))
+            return 1;
+    return 0;
+}
+
+int dispatch_skip(struct dispatch *d, uint64_t seq)
+{
+    if (d->last_seq && seq != d->last_seq + 1)
+        return -ERR_SEQ;
+    d->last_seq = seq;
+    return 0;
+}
+
 static int is_request(const struct xnode *st)
 {
     const char *type = xml_attr(st, "type");

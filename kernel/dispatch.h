@@ -23,6 +23,14 @@ int dispatch_event(struct dispatch *d, const struct event *ev, struct effects *o
  * SASL credentials), or NULL. */
 const void *dispatch_state(const struct dispatch *d, const char *name);
 
+/* 1 while some handler keeps the content of event seq (handler.holds). */
+int dispatch_holds(const struct dispatch *d, uint64_t seq);
+
+/* Counts event seq as applied without applying it: its content was
+ * erased (journal/erasure.h), so no handler can see it. Same order rule
+ * as dispatch_event. */
+int dispatch_skip(struct dispatch *d, uint64_t seq);
+
 /* Sequence number of the last event applied (0: none). */
 uint64_t dispatch_last_seq(const struct dispatch *d);
 

@@ -2,15 +2,20 @@
 """test_journal_tool: `stanzactl journal verify` and `journal dump` on the
 journal a real server wrote, with the server stopped.
 
-The operator creates two accounts; romeo sends juliet enough messages to
-fill several 64 KiB segments, then one with a unique marker in its body,
-subject and thread and another marker inside an OMEMO-style encrypted
-element. While the server runs, both commands refuse and name the lock
-and the server's pid. After SIGTERM: verify lists every segment and ends
-"ok: N records, seq 1..N" (exit 0); dump shows the account-register
-events and the stanzas but neither marker, and every SCRAM salt or key
-as [hidden]; dump --bodies shows the markers but still no credentials;
---from/--to select records. A torn tail (the last segment cut short) is
+The operator creates three accounts; romeo sends juliet (online) enough
+messages to fill several 64 KiB segments, then one with a unique marker
+in its body, subject and thread and another marker inside an OMEMO-style
+encrypted element, and the same message to nurse, who never logs in, so
+it waits in offline storage. While the server runs, both commands refuse
+and name the lock and the server's pid. After SIGTERM: verify lists
+every segment and ends "ok: N records, seq 1..N, E with content erased,
+1 with readable content" (exit 0). dump shows the account-register
+events; every message juliet got is a frame "(content erased)": its data
+key was destroyed on delivery, so not even --bodies can show it. The
+waiting offline message is readable, and dump shows its body, subject,
+thread and encrypted payload as [hidden N bytes] and every SCRAM salt or
+key as [hidden]; dump --bodies shows its markers but still no
+credentials; --from/--to select records. A torn tail (the last segment cut short) is
 reported by verify, exit 0, and left in place. A byte flipped in the
 middle of an earlier segment makes verify exit 1 naming that file and the
 offset of the block that holds the byte."""
@@ -29,6 +34,7 @@ from harness import check  # noqa: E402
 
 ROMEO = "romeo@" + h.DOMAIN
 JULIET = "juliet@" + h.DOMAIN
+NURSE = "nurse@" + h.DOMAIN
 MARKER = "m4rker-%s" % os.urandom(6).hex()
 SECRET_MARKER = "omemo-%s" % os.urandom(6).hex()
 SEGMENT_BYTES = 65536
@@ -83,6 +89,8 @@ async def chat(srv):
     ET.SubElement(enc, "{%s}header" % NS_OMEMO_OLD, sid="1234")
     ET.SubElement(enc, "{%s}payload" % NS_OMEMO_OLD).text = SECRET_MARKER
     m.send()
+    m["to"] = NURSE  # never online: kept by the offline handler, readable until delivered
+    m.send()
     got = 0
     while True:
         msg = await juliet.next_message(timeout=20)
@@ -109,7 +117,7 @@ def check_verify_ok(srv):
     r = h.ctl(srv, "journal", "verify")
     check(r.returncode == 0, "journal verify exits 0 on the stopped server's journal", r.stderr)
     lines = r.stdout.strip().splitlines()
-    m = re.fullmatch(r"ok: (\d+) records, seq 1\.\.(\d+)", lines[-1]) if lines else None
+    m = re.fullmatch(r"ok: (\d+) records, seq 1\.\.(\d+), (\d+) with content erased, 1 with readable content", lines[-1]) if lines else None
     check(m is not None and m.group(1) == m.group(2),
           "... and ends with 'ok: N records, seq 1..N'", lines[-1:] or r.stdout)
     segs = segments(srv)
@@ -139,28 +147,36 @@ def check_dump(srv, total):
     check(re.match(r"1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z server-started server - <", lines[0]),
           "... each line: seq, UTC time with microseconds, type, origin, subject, XML", lines[0])
     regs = [ln for ln in lines if " account-register ctl:" in ln]
-    check(len(regs) == 2 and ROMEO in regs[0] and JULIET in regs[1],
-          "... the operator's two account-register events are there", regs)
+    check(len(regs) == 3 and ROMEO in regs[0] and JULIET in regs[1] and NURSE in regs[2],
+          "... the operator's three account-register events are there", regs)
+    erased = [ln for ln in lines if re.fullmatch(r"\d+ \S+ stanza \(content erased\)", ln)]
+    check(len(erased) == FILLER_MESSAGES + 2,
+          "... every message stanza is a frame '(content erased)' (%d)" % (FILLER_MESSAGES + 2),
+          (len(erased), lines[-3:]))
+    stored = [ln for ln in lines if " offline-store " in ln]
+    check(len(stored) == 1 and NURSE in stored[0],
+          "... and the message waiting for nurse is readable, once", stored)
     check(MARKER not in out and SECRET_MARKER not in out,
-          "... but no trace of the message's body, subject, thread or encrypted payload")
-    hidden = [ln for ln in lines if "<encrypted" in ln]
+          "... but no trace of its body, subject, thread or encrypted payload")
     body_bytes = len(("the word is " + MARKER).encode())
-    check(len(hidden) == 1 and ("<body>[hidden %d bytes]</body>" % body_bytes) in hidden[0]
-          and "<thread>[hidden" in hidden[0] and "<subject>[hidden" in hidden[0]
-          and "[hidden %d bytes]</encrypted>" % len(SECRET_MARKER) in hidden[0],
-          "... they read [hidden N bytes] instead", hidden[:1])
-    filler = [ln for ln in lines if " stanza c2s:" in ln and "<body>[hidden" in ln]
-    check(len(filler) == FILLER_MESSAGES + 1, "... as do the other %d message bodies"
-          % FILLER_MESSAGES, len(filler))
+    check(("<body>[hidden %d bytes]</body>" % body_bytes) in stored[0]
+          and "<thread>[hidden" in stored[0] and "<subject>[hidden" in stored[0]
+          and "[hidden %d bytes]</encrypted>" % len(SECRET_MARKER) in stored[0],
+          "... they read [hidden N bytes] instead", stored[:1])
     attrs = secret_attrs(out)
-    check(len(attrs) == 2 * 5 and all(v == "[hidden]" for _, v in attrs),
+    check(len(attrs) == 3 * 5 and all(v == "[hidden]" for _, v in attrs),
           "... and every salt / *-stored / *-server value is [hidden]", attrs[:6])
 
     r = ctl_dump(srv, "journal", "dump", "--bodies")
-    check(r.returncode == 0 and MARKER in r.stdout and SECRET_MARKER in r.stdout,
-          "journal dump --bodies shows the marker and the encrypted payload", r.stderr)
+    bodies = r.stdout.splitlines()
+    shown = [ln for ln in bodies if MARKER in ln]
+    check(r.returncode == 0 and len(shown) == 1 and " offline-store " in shown[0]
+          and SECRET_MARKER in shown[0],
+          "journal dump --bodies shows the markers of the waiting message only", shown[:2])
+    check(len([ln for ln in bodies if "(content erased)" in ln]) == FILLER_MESSAGES + 2,
+          "... while delivered messages stay erased even for it")
     attrs = secret_attrs(r.stdout)
-    check(len(attrs) == 10 and all(v == "[hidden]" for _, v in attrs),
+    check(len(attrs) == 15 and all(v == "[hidden]" for _, v in attrs),
           "... but still never the SCRAM salt or keys", attrs[:6])
 
     r = h.ctl(srv, "journal", "dump", "--from", "2", "--to", "3")
@@ -212,7 +228,7 @@ def check_bit_flip(srv):
 
 async def main():
     srv = h.Server(registration="closed", journal_segment_bytes=SEGMENT_BYTES).start()
-    for jid, pw in ((ROMEO, "r0meo-pass"), (JULIET, "jul1et-pass")):
+    for jid, pw in ((ROMEO, "r0meo-pass"), (JULIET, "jul1et-pass"), (NURSE, "nur5e-pass")):
         r = h.ctl(srv, "user", "add", jid, "--password", pw)
         check(r.returncode == 0, "the operator creates %s" % jid, r.stderr)
     await chat(srv)
