@@ -32,6 +32,7 @@ struct offline_state {
     char *domain;       /* from EV_SERVER_STARTED: the delay's 'from' */
     uint64_t quota;     /* messages per account */
     struct map by_bare; /* bare JID -> struct box */
+    struct map ids;     /* id of every stored message -> its box (for holds) */
 };
 
 static void *offline_create(void)
@@ -40,6 +41,7 @@ static void *offline_create(void)
     s->domain = xstrdup("");
     s->quota = OFFLINE_QUOTA_DEFAULT;
     map_init_str(&s->by_bare);
+    map_init_u64(&s->ids);
     return s;
 }
 
@@ -58,6 +60,7 @@ static void offline_destroy(void *state)
     for (size_t i = 0; map_next(&s->by_bare, &i, &slot);)
         box_free(slot->val);
     map_free(&s->by_bare);
+    map_free(&s->ids);
     free(s->domain);
     free(s);
 }
@@ -91,8 +94,26 @@ struct event *offline_ev_delivered(const char *bare, const uint64_t *ids, size_t
     return ev;
 }
 
-static void box_push(struct box *b, uint64_t id, int64_t time_us, struct xnode *msg)
+/* Crypto-erasure (handler.holds): while a message is stored, the journal
+ * keeps the data key of its offline-store record; once this says no, the
+ * key is destroyed. */
+static int offline_holds(const void *state, uint64_t seq)
 {
+    const struct offline_state *s = state;
+    return map_uget(&s->ids, seq) != NULL;
+}
+
+/* Forgets the ids of a box that is going away. */
+static void box_forget(struct offline_state *s, const struct box *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        map_udel(&s->ids, b->v[i].id);
+}
+
+static void box_push(struct offline_state *s, struct box *b, uint64_t id, int64_t time_us,
+                     struct xnode *msg)
+{
+    map_uput(&s->ids, id, b);
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 4;
         b->v = xrealloc(b->v, b->cap * sizeof *b->v);
@@ -127,7 +148,7 @@ static void apply_store(struct offline_state *s, const struct event *ev, struct 
         b = xcalloc(1, sizeof *b);
         map_put(&s->by_bare, bare, b);
     }
-    box_push(b, ev->seq, ev->time_us, xml_copy(msg));
+    box_push(s, b, ev->seq, ev->time_us, xml_copy(msg));
 }
 
 static int parse_id(const char *s, uint64_t *id)
@@ -157,6 +178,7 @@ static void apply_delivered(struct offline_state *s, const struct event *ev)
             if (b->v[i].id != id)
                 continue;
             xml_free(b->v[i].msg);
+            map_udel(&s->ids, id);
             memmove(&b->v[i], &b->v[i + 1], (b->n - i - 1) * sizeof b->v[0]);
             b->n--;
             break;
@@ -170,8 +192,10 @@ static void apply_account_delete(struct offline_state *s, const struct event *ev
 {
     const char *bare = xml_attr(ev->body, "jid");
     struct box *b = bare ? map_del(&s->by_bare, bare) : NULL;
-    if (b)
+    if (b) {
+        box_forget(s, b);
         box_free(b);
+    }
 }
 
 static void apply_started(struct offline_state *s, const struct event *ev)
@@ -302,7 +326,7 @@ static void offline_encode(const void *state, struct buf *out)
     free(keys);
 }
 
-static int decode_box(struct rd *in, struct box *b)
+static int decode_box(struct offline_state *s, struct rd *in, struct box *b)
 {
     uint64_t n = rd_varint(in);
     if (n > rd_left(in)) /* every message takes bytes: a bound on damage */
@@ -315,7 +339,11 @@ static int decode_box(struct rd *in, struct box *b)
             xml_free(msg);
             return -ERR_CORRUPT;
         }
-        box_push(b, id, time_us, msg);
+        if (map_uget(&s->ids, id)) { /* one id, two messages */
+            xml_free(msg);
+            return -ERR_CORRUPT;
+        }
+        box_push(s, b, id, time_us, msg);
     }
     return in->err ? -ERR_CORRUPT : 0;
 }
@@ -335,7 +363,7 @@ static int offline_decode(void *state, struct rd *in)
         struct box *b = xcalloc(1, sizeof *b);
         map_put(&s->by_bare, jid, b);
         free(jid);
-        if (decode_box(in, b) || b->n == 0)
+        if (decode_box(s, in, b) || b->n == 0)
             return -ERR_CORRUPT;
     }
     return in->err ? -ERR_CORRUPT : 0;
@@ -350,4 +378,5 @@ const struct handler offline_handler = {
     .apply = offline_apply,
     .encode = offline_encode,
     .decode = offline_decode,
+    .holds = offline_holds,
 };

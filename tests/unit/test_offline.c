@@ -319,6 +319,46 @@ START_TEST(account_delete_drops_the_messages)
 }
 END_TEST
 
+/* Crypto-erasure asks the handlers which stored content they still hold:
+ * a stored message until its tombstone or its account's deletion, a
+ * message refused past the quota never. */
+START_TEST(holds_exactly_the_stored_messages)
+{
+    struct dispatch *d = fresh(1);
+    struct effects fx;
+    effects_init(&fx);
+    store(d, "m1", "chat", "kept", &fx); /* seq 2 */
+    store(d, "m2", "chat", "over quota", &fx); /* seq 3: bounced */
+    effects_clear(&fx);
+    ck_assert_int_eq(dispatch_holds(d, 2), 1);
+    ck_assert_int_eq(dispatch_holds(d, 3), 0);
+    ck_assert_int_eq(dispatch_holds(d, 1), 0);
+    presence(d, 7, "balcony", "0", NULL, &fx);
+    ck_assert_int_eq(dispatch_holds(d, 2), 1); /* in flight: the tombstone decides */
+    apply_tombstone(d, &fx);
+    effects_clear(&fx);
+    ck_assert_int_eq(dispatch_holds(d, 2), 0);
+
+    store(d, "m3", "chat", "again", &fx);
+    uint64_t seq = next_seq;
+    ck_assert_int_eq(dispatch_holds(d, seq), 1);
+    struct buf snap;
+    buf_init(&snap);
+    dispatch_encode(d, &snap);
+    struct dispatch *d2 = dispatch_new();
+    ck_assert_int_eq(dispatch_decode(d2, snap.p, snap.len), 0);
+    ck_assert_int_eq(dispatch_holds(d2, seq), 1); /* a restart keeps the key alive */
+    dispatch_free(d2);
+    buf_free(&snap);
+    struct event *del = event_new(EV_ACCOUNT_DELETE, ORIGIN_CTL, 1, JULIET, NULL);
+    xml_set_attr(del->body, "jid", JULIET);
+    apply(d, del, &fx);
+    effects_clear(&fx);
+    ck_assert_int_eq(dispatch_holds(d, seq), 0);
+    dispatch_free(d);
+}
+END_TEST
+
 static int contains(const struct buf *b, const char *s)
 {
     size_t n = strlen(s);
@@ -399,6 +439,7 @@ int main(void)
     tcase_add_test(tc, account_delete_drops_the_messages);
     tcase_add_test(tc, snapshot_round_trip_and_no_trace_after_the_tombstone);
     tcase_add_test(tc, decoded_state_delivers_the_same_messages);
+    tcase_add_test(tc, holds_exactly_the_stored_messages);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
