@@ -16,6 +16,11 @@ What is here:
               (messages, stream errors, auth failures, disconnection).
   login(), login_fails(), register()   the slixmpp flows the tests use.
   iq_get()    sends one IQ get and returns the result (or IqError).
+  Client.inbox, expect(), expect_seq(), take(), none_within()
+              every stanza a client received, to wait for, check the
+              order of, or check the absence of (instant messaging tests).
+  online()    login + optional roster get + initial presence (priority).
+  stanza_is(), stanza_error(), sync(), xml_text()   small IM helpers.
   RawStream   a plain or TLS socket speaking XMPP by hand, for checks a
               real client library would refuse to make (stream errors).
   raw_exchange()   one direct-TLS raw stream: features, then one answer
@@ -34,6 +39,7 @@ _always_send_everything. """
 import asyncio
 import collections
 import contextlib
+import copy
 import ipaddress
 import json
 import logging
@@ -60,7 +66,8 @@ __all__ = [
     "iq_error_condition", "RawStream", "StreamView", "LoginFailed",
     "IqError", "IqTimeout", "free_port", "tmpdir", "binary",
     "stream_header", "STEP_TIMEOUT_S", "raw_exchange", "test_netns", "Netns",
-    "NetnsUnavailable",
+    "NetnsUnavailable", "NS_CLIENT", "xml_text",
+    "stanza_is", "stanza_error", "sync", "online",
 ]
 
 SRCDIR = os.environ.get("STANZAD_SRCDIR") or os.path.dirname(
@@ -331,7 +338,80 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("connection_failed", self._on_connection_failed)
         self.add_event_handler("stream_error", self._on_stream_error)
         self.add_event_handler("message", self.messages.put_nowait)
+        # Every <message/>, <presence/> and <iq/> received, in arrival order
+        # (copies: slixmpp rewrites some in place when it answers them).
+        self.inbox = []
+        self._inbox_grew = asyncio.Event()
+        self.add_filter("in", self._record)
         _clients.append(self)
+
+    def _record(self, stanza):
+        if stanza.xml.tag in _STANZA_TAGS:
+            self.inbox.append(copy.deepcopy(stanza.xml))
+            self._inbox_grew.set()
+        return stanza
+
+    def take(self, pred):
+        """Removes and returns every received stanza (Element) matching pred."""
+        got = [el for el in self.inbox if pred(el)]
+        self.inbox = [el for el in self.inbox if not pred(el)]
+        return got
+
+    async def _wait_inbox(self, find, what, timeout):
+        """Waits until find() (over the inbox) returns something else than
+        None and returns that; on timeout the AssertionError names what()
+        and lists what arrived instead."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = find()
+            if found is not None:
+                return found
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AssertionError("%s got no %s within %ss; it has: %s" % (
+                    self.boundjid.full, what(), timeout,
+                    [xml_text(el) for el in self.inbox][-10:] or "nothing"))
+            self._inbox_grew.clear()
+            try:
+                await asyncio.wait_for(self._inbox_grew.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def expect(self, pred, what, timeout=STEP_TIMEOUT_S):
+        """Waits for the first received stanza matching pred; removes and
+        returns it (an Element)."""
+        def find():
+            return next((i for i, el in enumerate(self.inbox) if pred(el)), None)
+        return self.inbox.pop(await self._wait_inbox(find, lambda: what, timeout))
+
+    async def expect_seq(self, steps, timeout=STEP_TIMEOUT_S):
+        """steps: [(what, pred)]. Waits until each has a matching stanza,
+        checks they arrived in that order, removes and returns them."""
+        def positions():
+            idx = []
+            for _, pred in steps:
+                idx.append(next((k for k, el in enumerate(self.inbox)
+                                 if pred(el) and k not in idx), None))
+            return idx
+
+        def missing():
+            return " / ".join(w for (w, _), i in zip(steps, positions()) if i is None)
+        idx = await self._wait_inbox(lambda: None if None in positions() else positions(),
+                                     missing, timeout)
+        got = [self.inbox[i] for i in idx]
+        if idx != sorted(idx):
+            raise AssertionError("%s got %s in the wrong order: %s" % (
+                self.boundjid.full, " / ".join(w for w, _ in steps),
+                [xml_text(self.inbox[i]) for i in sorted(idx)]))
+        self.inbox = [el for k, el in enumerate(self.inbox) if k not in idx]
+        return got
+
+    async def none_within(self, pred, seconds):
+        """Waits seconds; returns (and removes) the stanzas matching pred
+        that arrived, so a test can check that there are none."""
+        await asyncio.sleep(seconds)
+        return self.take(pred)
 
     def _on_start(self, _):
         if not self.started.done():
@@ -374,6 +454,20 @@ class Client(slixmpp.ClientXMPP):
             await asyncio.wait_for(self.gone.wait(), timeout + 1)
         except asyncio.TimeoutError:
             self.abort()
+
+
+_STANZA_TAGS = {"{%s}%s" % (NS_CLIENT, n) for n in ("message", "presence", "iq")}
+
+
+def xml_text(el):
+    """An Element as XML text with the jabber:client namespace left out,
+    for messages."""
+    el = copy.deepcopy(el)
+    prefix = "{%s}" % NS_CLIENT
+    for e in el.iter():
+        if isinstance(e.tag, str) and e.tag.startswith(prefix):
+            e.tag = e.tag[len(prefix):]
+    return ET.tostring(el, encoding="unicode")
 
 
 async def _wait_any(futs, timeout):
@@ -497,6 +591,60 @@ async def iq_get(client, to, payload, timeout=STEP_TIMEOUT_S):
 
 def iq_error_condition(err):
     return err.iq["error"]["condition"]
+
+
+# --- instant messaging (RFC 6121) helpers -------------------------------------
+
+def stanza_is(el, kind, type=None, frm=None, to=None, child=None):
+    """Whether el is a <kind/> (message, presence, iq) with this type
+    ('available' for a presence without type; 'normal' for a message
+    without one), from, to and a child {ns}name, where given."""
+    if el.tag != "{%s}%s" % (NS_CLIENT, kind):
+        return False
+    default = {"presence": "available", "message": "normal"}.get(kind)
+    if type is not None and el.get("type", default) != type:
+        return False
+    if frm is not None and el.get("from") != frm:
+        return False
+    if to is not None and el.get("to") != to:
+        return False
+    return child is None or el.find(child) is not None
+
+
+def stanza_error(el):
+    """The defined condition of a stanza's <error/>, or None."""
+    err = el.find("{%s}error" % NS_CLIENT)
+    if err is None:
+        return None
+    for c in err:
+        if c.tag.startswith("{%s}" % NS_STANZA_ERRORS) and not c.tag.endswith("}text"):
+            return c.tag.split("}", 1)[1]
+    return "(error without a condition)"
+
+
+async def sync(c):
+    """A ping round trip: the server has handled all c sent before."""
+    await iq_get(c, c.boundjid.domain, "<ping xmlns='urn:xmpp:ping'/>")
+
+
+async def online(srv, jid, password, *, priority=None, roster=False, presence=True,
+                 direct_tls=False):
+    """Logs in with subscriptions left to the test (slixmpp would answer
+    them itself), optionally gets the roster (an "interested resource"),
+    sends initial presence (with a priority if given) and waits until the
+    server has handled it. Returns the client; with roster, also sets
+    c.roster_result (the Element of the roster result)."""
+    c = await login(srv, jid, password, direct_tls=direct_tls)
+    c.auto_authorize = None
+    c.auto_subscribe = False
+    if roster:
+        res = await iq_get(c, None, "<query xmlns='jabber:iq:roster' ver=''/>")
+        c.roster_result = copy.deepcopy(res.xml)
+    if presence:
+        c.send_raw("<presence>%s</presence>" % (
+            "" if priority is None else "<priority>%d</priority>" % priority))
+        await sync(c)
+    return c
 
 
 # --- raw streams -------------------------------------------------------------
