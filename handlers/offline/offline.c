@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers/sessions/sessions.h"
 #include "kernel/jid.h"
 #include "kernel/map.h"
 #include "kernel/mem.h"
@@ -224,21 +225,6 @@ static void format_stamp(int64_t time_us, char *out, size_t len)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((time_us / 1000) % 1000));
 }
 
-/* RFC 6121 §4.7.2.3: priority is an integer, default 0; a value that is
- * not one counts as the default. */
-static long presence_priority(const struct xnode *st)
-{
-    const struct xnode *p = xml_child(st, "priority", NULL);
-    if (!p)
-        return 0;
-    const char *t = xml_text(p);
-    char *end = NULL;
-    long v = strtol(t, &end, 10);
-    if (end == t || *end)
-        return 0;
-    return v;
-}
-
 /* Initial or updated available presence: no 'to', no 'type'. */
 static int is_available_broadcast(const struct xnode *st)
 {
@@ -254,8 +240,9 @@ static void deliver_stored(struct offline_state *s, const struct event *ev, stru
     struct jid j;
     char bare[JID_MAX];
     const char *from = xml_attr(st, "from");
-    if (!is_available_broadcast(st) || presence_priority(st) < 0)
-        return;
+    int prio;
+    if (!is_available_broadcast(st) || presence_priority(st, &prio) || prio < 0)
+        return; /* an invalid priority was refused by roster already */
     if (!from || jid_parse(&j, from))
         return;
     jid_bare(&j, bare);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "handlers/roster/roster_internal.h"
+#include "handlers/sessions/sessions.h"
 #include "kernel/mem.h"
 
 static int parse_bare(const char *jid, char bare[JID_MAX])
@@ -273,6 +274,12 @@ static int broadcast(struct roster_state *s, const struct event *ev, struct effe
         }
         return H_PASS;
     }
+    /* RFC 6121 §4.7.2.3: a priority outside -128..127 is a bad request.
+     * Roster is the first to act on a broadcast, so it refuses it before
+     * anyone (contacts, offline delivery, sessions) has seen it. */
+    int prio;
+    if (presence_priority(st, &prio))
+        return stanza_err(STANZA_BAD_REQUEST);
     struct roster_resource *r = roster_resource_get(a, full, ev->origin);
     if (!r)
         return H_PASS;

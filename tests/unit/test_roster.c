@@ -656,6 +656,30 @@ START_TEST(presence_goes_to_subscribers_and_probes_once)
 }
 END_TEST
 
+/* RFC 6121 §4.7.2.3: a priority outside -128..127 is refused before any
+ * contact hears of the presence. */
+START_TEST(invalid_priority_is_refused_before_any_broadcast)
+{
+    void *st = solo_both();
+    struct effects fx;
+    effects_init(&fx);
+    const char *bad[] = {"128", "-129", "five", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct xnode *p = presence(NULL, NULL);
+        xml_add_text(xml_add(p, "priority", NULL), bad[i]);
+        ck_assert_int_eq(solo_send(st, 1, "alice@localhost/a", p, &fx),
+                         stanza_err(STANZA_BAD_REQUEST));
+        ck_assert_uint_eq(fx.n, 0);
+    }
+    struct xnode *p = presence(NULL, NULL);
+    xml_add_text(xml_add(p, "priority", NULL), "-128");
+    ck_assert_int_eq(solo_send(st, 1, "alice@localhost/a", p, &fx), H_PASS);
+    ck_assert_uint_eq(routed(&fx, NULL, "alice@localhost/a", "bob@localhost"), 1);
+    effects_clear(&fx);
+    roster_handler.destroy(st);
+}
+END_TEST
+
 START_TEST(probe_from_a_stranger_is_answered_unsubscribed)
 {
     void *st = solo_both();
@@ -831,6 +855,7 @@ int main(void)
     TCase *pres = tcase_create("presence");
     tcase_add_test(pres, presence_goes_to_subscribers_and_probes_once);
     tcase_add_test(pres, probe_from_a_stranger_is_answered_unsubscribed);
+    tcase_add_test(pres, invalid_priority_is_refused_before_any_broadcast);
     tcase_add_test(pres, unsubscribed_cancels_a_preapproval_without_routing);
     tcase_add_test(pres, deleted_account_cancels_its_subscriptions);
     suite_add_tcase(s, pres);
