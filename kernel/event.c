@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernel/err.h"
 #include "kernel/mem.h"
@@ -48,6 +49,20 @@ struct event *event_server_started(const char *domain, const char *version)
     xml_set_attr(ev->body, "domain", domain);
     xml_set_attr(ev->body, "version", version);
     return ev;
+}
+
+struct event *event_erased(uint64_t seq, int64_t time_us, enum ev_type t)
+{
+    struct event *ev = event_new(t, ORIGIN_SERVER, 0, NULL, xml_new("erased", NS_EVENT));
+    ev->seq = seq;
+    ev->time_us = time_us;
+    return ev;
+}
+
+int event_is_erased(const struct event *ev)
+{
+    return ev->body && strcmp(ev->body->name, "erased") == 0 && ev->body->ns &&
+           strcmp(ev->body->ns, NS_EVENT) == 0;
 }
 
 void event_set_limits(struct event *started, uint64_t offline_quota, uint64_t vcard_bytes_max)

@@ -83,6 +83,13 @@ void event_free(struct event *ev);
  * configuration and replay needs none either. */
 struct event *event_server_started(const char *domain, const char *version);
 
+/* A stand-in for a journal record whose content was crypto-erased
+ * (journal/erasure.h): type and time kept, origin server, no subject,
+ * body <erased xmlns=NS_EVENT/>. Replay and golden files carry it so the
+ * sequence stays whole; dispatch_skip, never dispatch_event, takes it. */
+struct event *event_erased(uint64_t seq, int64_t time_us, enum ev_type t);
+int event_is_erased(const struct event *ev);
+
 /* Adds the operator's limits that handlers enforce to a server-started
  * event: attributes offline-quota and vcard-bytes-max. Handlers read them
  * with event_limit(); an event without them gets the defaults. */

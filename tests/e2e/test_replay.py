@@ -2,7 +2,8 @@
 """test_replay: `stanzactl replay` against a real server's data directory.
 
 1. Traffic (registration, login and bind, messages, an unknown IQ, a
-   resource conflict, an account deleted), snapshots taken in between and
+   resource conflict, subscriptions, presence, an offline message, a
+   block, a vCard, an account deleted), snapshots taken in between and
    restarts: after each stop `replay --verify` rebuilds the durable state
    from the oldest retained point and from the newest snapshot and prints
    two equal digests.
@@ -79,6 +80,44 @@ async def conflict(srv):
     await second.close()
 
 
+def presence_from(jid, type=None):
+    return lambda el: (h.stanza_is(el, "presence", type) and el.get("from") == jid)
+
+
+async def im(srv):
+    """The IM handlers: a subscription both ways with roster pushes,
+    presence and probes, a message kept offline and delivered with its
+    tombstone, a block, a vCard."""
+    for user in ("olga", "pavel"):
+        r = h.ctl(srv, "user", "add", "%s@%s" % (user, D), "--password", user + "-pw")
+        check(r.returncode == 0, "%s is added" % user, r.stderr)
+    olga = await h.online(srv, "olga@%s/home" % D, "olga-pw", roster=True)
+    pavel = await h.online(srv, "pavel@%s/work" % D, "pavel-pw", roster=True)
+    olga.send_raw("<presence to='pavel@%s' type='subscribe'/>" % D)
+    await pavel.expect(presence_from("olga@" + D, "subscribe"), "olga's request")
+    pavel.send_raw("<presence to='olga@%s' type='subscribed'/>" % D)
+    pavel.send_raw("<presence to='olga@%s' type='subscribe'/>" % D)
+    await olga.expect(presence_from("pavel@" + D, "subscribe"), "pavel's request")
+    olga.send_raw("<presence to='pavel@%s' type='subscribed'/>" % D)
+    await pavel.expect(presence_from("olga@%s/home" % D), "olga's presence")
+    await h.sync(olga)
+    await pavel.close()
+    await olga.expect(presence_from("pavel@%s/work" % D, "unavailable"), "pavel goes offline")
+    olga.send_raw("<message to='pavel@%s' type='chat' id='off1'><body>while you were out"
+                  "</body></message>" % D)
+    olga.send_raw("<iq type='set' id='vc1'><vCard xmlns='vcard-temp'><FN>Olga</FN></vCard></iq>")
+    await h.sync(olga)
+    pavel = await h.online(srv, "pavel@%s/work" % D, "pavel-pw")
+    await pavel.expect(lambda el: h.stanza_is(el, "message", "chat") and
+                       el.findtext("{jabber:client}body") == "while you were out",
+                       "the offline message")
+    pavel.send_raw("<iq type='set' id='bl1'><block xmlns='urn:xmpp:blocking'>"
+                   "<item jid='spam@%s'/></block></iq>" % D)
+    await h.sync(pavel)
+    await pavel.close()
+    await olga.close()
+
+
 def delete(srv, user):
     r = h.ctl(srv, "user", "del", "%s@%s" % (user, D))
     check(r.returncode == 0, "%s is deleted" % user, r.stderr)
@@ -144,7 +183,7 @@ async def foreign_snapshot_differs():
 
 async def regen(outdir):
     """Records the golden files of tests/replay/ from fresh servers."""
-    for name, scenario in (("chat", chat), ("conflict", conflict)):
+    for name, scenario in (("chat", chat), ("conflict", conflict), ("im", im)):
         srv = h.Server(name=name).start()
         await scenario(srv)
         if name == "chat":
@@ -163,6 +202,7 @@ async def main():
           (r.returncode, r.stderr))
     await chat(srv)
     await conflict(srv)
+    await im(srv)
     delete(srv, "bob")
     check(srv.stop() == 0, "stopped")
     out = verify(srv, "with no snapshot (journal from seq 1 both ways)")
@@ -174,6 +214,11 @@ async def main():
     check("event server-started" in text and "event session-bound" in text and
           "event account-delete" in text and "fx close" in text and "conflict" in text,
           "the golden file holds the start, binds, the conflict and the delete", text[:2000])
+    erased = re.findall(r"^event (\S+) server:0 - time=\d+\nbody <erased xmlns='urn:stanzad:event'/>$",
+                        text, re.M)
+    check("event offline-delivered" in text and "offline-store" in erased and "stanza" in erased,
+          "... the offline tombstone, and every delivered message (stanza, offline-store) as an "
+          "erased block: no content, the sequence whole", erased)
     check_golden(golden)
     mutate_and_check(golden)
 
