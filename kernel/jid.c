@@ -32,6 +32,41 @@
  * 63 octets. */
 #define JID_LABEL_MAX 63
 
+/* The common case, printable ASCII without spaces (0x21..0x7e), gives
+ * the same result as the profiles without libidn, which every handler
+ * would otherwise run on every address of every stanza: no character in
+ * that range is mapped to nothing, NFKC leaves it alone, none is
+ * bidirectional; Nodeprep and Nameprep fold A-Z to a-z (B.2), and
+ * Nodeprep prohibits " & ' / : < > @ (RFC 6122 App. A.5). Resourceprep
+ * changes nothing there. Spaces, controls and anything non-ASCII take
+ * the full path; tests/unit/test_jid.c compares both on every such byte.
+ * Returns 1 when it handled the part (0 or -ERR_JID in *rc). */
+static int prep_ascii(const char *in, size_t n, const Stringprep_profile *profile,
+                      char out[JID_PART_MAX + 1], int *rc)
+{
+    bool fold = profile != stringprep_xmpp_resourceprep;
+    bool node = profile == stringprep_xmpp_nodeprep;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)in[i] < 0x21 || (unsigned char)in[i] > 0x7e)
+            return 0;
+    if (n > JID_PART_MAX) {
+        *rc = -ERR_JID;
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (node && strchr("\"&'/:<>@", c)) {
+            out[0] = '\0';
+            *rc = -ERR_JID;
+            return 1;
+        }
+        out[i] = (fold && c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    out[n] = '\0';
+    *rc = 0;
+    return 1;
+}
+
 /* Runs one stringprep profile over in[0..n) into out. Query semantics
  * (unassigned code points allowed), as Prosody's jid.prep uses. */
 static int prep_part(const char *in, size_t n, const Stringprep_profile *profile,
@@ -41,6 +76,9 @@ static int prep_part(const char *in, size_t n, const Stringprep_profile *profile
     out[0] = '\0';
     if (n == 0 || n > JID_RAW_PART_MAX)
         return -ERR_JID;
+    int rc;
+    if (prep_ascii(in, n, profile, out, &rc))
+        return rc;
     memcpy(tmp, in, n);
     tmp[n] = '\0';
     if (stringprep(tmp, sizeof tmp, 0, profile) != STRINGPREP_OK)

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stringprep.h>
+
 #include "kernel/err.h"
 #include "kernel/jid.h"
 
@@ -361,6 +363,60 @@ START_TEST(normalize_is_idempotent)
 }
 END_TEST
 
+/* What libidn itself makes of s with a profile: 0 and the result, or -1. */
+static int libidn_prep(const char *s, const Stringprep_profile *profile, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", s);
+    return stringprep(out, cap, 0, profile) == STRINGPREP_OK ? 0 : -1;
+}
+
+/* jid.c prepares printable ASCII itself, without libidn: it must agree
+ * with libidn on every such byte in every position, and on random runs. */
+static void agree(const char *s)
+{
+    char ours[JID_PART_MAX + 1], theirs[4 * JID_PART_MAX + 1];
+    int rc = jid_nodeprep(s, ours);
+    int ref = libidn_prep(s, stringprep_xmpp_nodeprep, theirs, sizeof theirs);
+    ck_assert_msg((rc == 0) == (ref == 0) && (rc || strcmp(ours, theirs) == 0),
+                  "nodeprep of '%s': ours %d '%s', libidn %d '%s'", s, rc, ours, ref, theirs);
+    rc = jid_resourceprep(s, ours);
+    ref = libidn_prep(s, stringprep_xmpp_resourceprep, theirs, sizeof theirs);
+    ck_assert_msg((rc == 0) == (ref == 0) && (rc || strcmp(ours, theirs) == 0),
+                  "resourceprep of '%s': ours %d '%s', libidn %d '%s'", s, rc, ours, ref, theirs);
+    char dom[32]; /* RFC 6122 §2.2: jid.c strips one trailing dot first */
+    snprintf(dom, sizeof dom, "%s", s);
+    if (*dom && dom[strlen(dom) - 1] == '.')
+        dom[strlen(dom) - 1] = '\0';
+    ref = libidn_prep(dom, stringprep_nameprep, theirs, sizeof theirs);
+    rc = jid_nameprep(s, ours);
+    if (rc == 0) /* the domain also passes the STD 3 rules, which may refuse libidn's output */
+        ck_assert_msg(ref == 0 && strcmp(ours, theirs) == 0,
+                      "nameprep of '%s': ours '%s', libidn %d '%s'", s, ours, ref, theirs);
+}
+
+START_TEST(ascii_fast_path_agrees_with_libidn)
+{
+    char s[8];
+    for (int c = 0x21; c <= 0x7e; c++) {
+        snprintf(s, sizeof s, "%c", c);
+        agree(s);
+        snprintf(s, sizeof s, "aB%cz", c);
+        agree(s);
+        snprintf(s, sizeof s, "%cQ", c);
+        agree(s);
+    }
+    unsigned seed = 12345;
+    char r[24];
+    for (int k = 0; k < 5000; k++) {
+        size_t n = 1 + (seed = seed * 1103515245u + 12345u) % 20;
+        for (size_t i = 0; i < n; i++)
+            r[i] = (char)(0x21 + (seed = seed * 1103515245u + 12345u) % 94);
+        r[n] = '\0';
+        agree(r);
+    }
+}
+END_TEST
+
 static Suite *jid_suite(void)
 {
     Suite *s = suite_create("jid");
@@ -384,6 +440,7 @@ static Suite *jid_suite(void)
     tcase_add_test(t, failed_parse_leaves_empty_jid);
     tcase_add_test(t, single_part_preparation);
     tcase_add_test(t, normalize_is_idempotent);
+    tcase_add_test(t, ascii_fast_path_agrees_with_libidn);
     suite_add_tcase(s, t);
     return s;
 }
