@@ -279,8 +279,8 @@ void erasure_seal(struct erasure *e, uint64_t seq, int durable, const uint8_t *p
         abort(); /* out of memory or AES failing on valid input: not recoverable */
     out->len = at + n;
     buf_put(out, tag, sizeof tag);
-    pad_for(e, seq, pad);
     if (durable) {
+        pad_for(e, seq, pad); /* only a key that reaches the disk is wrapped */
         uint32_t idx = slot_reserve(e);
         e->slots[idx].seq = seq;
         xor_key(e->slots[idx].wrapped, key, pad);
@@ -289,7 +289,7 @@ void erasure_seal(struct erasure *e, uint64_t seq, int durable, const uint8_t *p
     } else {
         struct slot *s = xmalloc(sizeof *s);
         s->seq = seq;
-        xor_key(s->wrapped, key, pad);
+        memcpy(s->wrapped, key, sizeof key); /* memory only: held as is */
         map_uput(&e->ephemeral, seq, s);
     }
     mbedtls_platform_zeroize(key, sizeof key);
@@ -304,8 +304,9 @@ int erasure_unseal(struct erasure *e, uint64_t seq, const uint8_t *p, size_t n, 
         return -ERR_NOTFOUND;
     if (n < ERASURE_TAG_LEN)
         return -ERR_CORRUPT;
-    uint8_t key[ERASURE_KEY_LEN], pad[32];
-    pad_for(e, seq, pad);
+    uint8_t key[ERASURE_KEY_LEN], pad[32] = {0};
+    if (v)
+        pad_for(e, seq, pad);
     xor_key(key, s->wrapped, pad);
     size_t len = n - ERASURE_TAG_LEN;
     buf_reset(out);
