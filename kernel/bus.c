@@ -14,6 +14,12 @@ struct evlist {
     size_t cap;
 };
 
+/* An applied event whose effects wait for an earlier decision. */
+struct held {
+    struct event *ev;
+    struct effects fx;
+};
+
 struct bus {
     uv_loop_t *loop;
     struct journal *j;
@@ -33,6 +39,16 @@ struct bus {
     uint64_t events, batches;
     void (*idle_cb)(void *arg);
     void *idle_arg;
+    /* Decisions (FX_EVENT) are journaled after the event that made them,
+     * behind events already in flight. Until a decision is durable, the
+     * effects of those later events wait here: an answer they carry (a
+     * ping result, an ack) must never tell a client that something is
+     * safe while the decision about what came before it could still be
+     * lost. */
+    int executing;        /* inside ops.exec: a submit is a decision */
+    uint64_t hold_until;  /* seq of the newest decision not yet applied (0: none) */
+    struct held *held;
+    size_t nheld, heldcap;
 };
 
 static void evlist_push(struct evlist *l, struct event *ev)
@@ -129,6 +145,7 @@ void bus_submit(struct bus *b, struct event *ev)
         return;
     }
     ev->time_us = bus_now_us(b);
+    int decision = b->executing;
     buf_reset(&b->scratch);
     event_encode(ev, &b->scratch);
     enum content c = content_of(ev);
@@ -137,6 +154,8 @@ void bus_submit(struct bus *b, struct event *ev)
     else
         ev->seq = journal_append_sealed(b->j, (uint16_t)ev->type, ev->time_us,
                                         c == CONTENT_DURABLE, b->scratch.p, b->scratch.len);
+    if (decision && ev->seq > b->hold_until)
+        b->hold_until = ev->seq;
     evlist_push(&b->open, ev);
 }
 
@@ -152,6 +171,40 @@ static void maybe_idle(struct bus *b)
         b->idle_cb(b->idle_arg);
 }
 
+static void exec(struct bus *b, struct event *ev, struct effects *fx)
+{
+    b->executing = 1;
+    b->ops.exec(b->arg, ev, fx);
+    b->executing = 0;
+    effects_clear(fx);
+    event_free(ev);
+}
+
+static void hold(struct bus *b, struct event *ev, struct effects *fx)
+{
+    if (b->nheld == b->heldcap) {
+        b->heldcap = b->heldcap ? b->heldcap * 2 : 64;
+        b->held = xrealloc(b->held, b->heldcap * sizeof *b->held);
+    }
+    b->held[b->nheld].ev = ev;
+    b->held[b->nheld].fx = *fx; /* moved */
+    b->nheld++;
+    effects_init(fx);
+}
+
+/* Carries out what waited, in order; it may make decisions of its own,
+ * which then hold what comes after. */
+static void release_held(struct bus *b)
+{
+    size_t n = b->nheld;
+    struct held *v = b->held;
+    b->held = NULL;
+    b->nheld = b->heldcap = 0;
+    for (size_t i = 0; i < n; i++)
+        exec(b, v[i].ev, &v[i].fx);
+    free(v);
+}
+
 static void apply_batch(struct bus *b)
 {
     struct effects fx;
@@ -161,16 +214,30 @@ static void apply_batch(struct bus *b)
         int rc = dispatch_event(b->d, ev, &fx);
         if (rc)
             log_error("bus: event %llu not applied: %s", (unsigned long long)ev->seq, err_str(rc));
-        b->ops.exec(b->arg, ev, &fx);
-        effects_clear(&fx);
         erase_after_apply(b, ev);
-        event_free(ev);
         b->events++;
+        if (b->hold_until && ev->seq < b->hold_until) {
+            hold(b, ev, &fx);
+            continue;
+        }
+        if (b->hold_until && ev->seq == b->hold_until) {
+            b->hold_until = 0;
+            release_held(b);
+        }
+        exec(b, ev, &fx);
     }
 }
 
 static void refuse_batch(struct bus *b, int err)
 {
+    /* A decision that cannot be stored: what waited for it goes out
+     * anyway (the journal is read-only from now on, and says so loudly). */
+    for (size_t i = 0; b->hold_until && i < b->inflight.n; i++) {
+        if (b->inflight.v[i]->seq >= b->hold_until) {
+            b->hold_until = 0;
+            release_held(b);
+        }
+    }
     for (size_t i = 0; i < b->inflight.n; i++) {
         b->ops.refuse(b->arg, b->inflight.v[i], err);
         event_free(b->inflight.v[i]);
@@ -265,6 +332,11 @@ void bus_free(struct bus *b)
         event_free(b->open.v[i]);
     free(b->open.v);
     free(b->inflight.v);
+    for (size_t i = 0; i < b->nheld; i++) {
+        effects_clear(&b->held[i].fx);
+        event_free(b->held[i].ev);
+    }
+    free(b->held);
     buf_free(&b->scratch);
     free(b);
 }
