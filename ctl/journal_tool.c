@@ -6,13 +6,13 @@
  * It never creates a journal key: with no key file and no
  * STANZAD_JOURNAL_KEY there is nothing it could read.
  *
- * dump hides message content by default (the DESIGN.md promise: no chat
- * retention, and an operator reading the journal is not a reader of
- * people's messages); stored credentials are hidden even with --bodies,
- * since a SCRAM StoredKey/ServerKey pair is enough to impersonate the
- * server to a client (RFC 5802 §9) and the salt helps an offline guess.
+ * dump hides message content by default and stored credentials always
+ * (ctl/scrub.h): a SCRAM StoredKey/ServerKey pair is enough to
+ * impersonate the server to a client (RFC 5802 §9) and the salt helps an
+ * offline guess.
  * Formats: doc/formats/journal.md, doc/formats/event.md. */
 #include "ctl/journal_tool.h"
+#include "ctl/scrub.h"
 #include "kernel/datadir.h"
 
 #include <errno.h>
@@ -35,7 +35,6 @@
 #define JT_PID_BYTES 32     /* what we read of the lock file: a decimal pid */
 #define JT_TIME_BYTES 40    /* "2024-05-01T12:00:00.123456Z" and room */
 #define KEY_ENV "STANZAD_JOURNAL_KEY"
-#define NS_REGISTER "jabber:iq:register"
 
 /* Bookkeeping of one run. */
 struct jtool {
@@ -169,81 +168,6 @@ static int run_verify(struct jtool *t)
     return JTOOL_OK;
 }
 
-/* ---- dump: hiding what is not the operator's to read ---- */
-
-/* Namespaces of encrypted message payloads: an entry ending in ':' is a
- * prefix (OMEMO's versions), any other must match whole. */
-static const char *const encrypted_ns[] = {
-    "eu.siacs.conversations.axolotl", /* OMEMO before namespace bump (XEP-0384 0.3) */
-    "urn:xmpp:omemo:",                /* OMEMO (XEP-0384) */
-    "jabber:x:encrypted",             /* legacy OpenPGP (XEP-0027) */
-    "urn:xmpp:openpgp:0",             /* OpenPGP for XMPP (XEP-0373) */
-};
-
-static int is_content(const struct xnode *n)
-{
-    if (strcmp(n->name, "body") == 0 || strcmp(n->name, "subject") == 0 ||
-        strcmp(n->name, "thread") == 0)
-        return 1;
-    for (size_t i = 0; i < sizeof encrypted_ns / sizeof *encrypted_ns; i++) {
-        const char *p = encrypted_ns[i];
-        size_t len = strlen(p);
-        if (p[len - 1] == ':' ? strncmp(n->ns, p, len) == 0 : strcmp(n->ns, p) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* A password is never journaled (kernel/c2s.c turns it into SCRAM keys);
- * hidden anyway, should one ever reach an event. */
-static int is_secret_elem(const struct xnode *n)
-{
-    return strcmp(n->name, "password") == 0 && strcmp(n->ns, NS_REGISTER) == 0;
-}
-
-/* SCRAM credentials as accounts events carry them: salt, <hash>-stored,
- * <hash>-server (handlers/accounts). Namespaced names end in the local. */
-static int is_secret_attr(const char *name)
-{
-    const char *sp = strrchr(name, ' ');
-    const char *local = sp ? sp + 1 : name;
-    size_t n = strlen(local);
-    return strcmp(local, "salt") == 0 || (n > 7 && strcmp(local + n - 7, "-stored") == 0) ||
-           (n > 7 && strcmp(local + n - 7, "-server") == 0);
-}
-
-/* Replaces everything inside n with "[hidden N bytes]", N its text bytes. */
-static void hide_kids(struct xnode *n)
-{
-    struct buf text;
-    char note[64];
-    if (!n->kids)
-        return;
-    buf_init(&text);
-    xml_text_all(n, &text);
-    snprintf(note, sizeof note, "[hidden %zu bytes]", text.len);
-    explicit_bzero(text.p, text.len);
-    buf_free(&text);
-    while (n->kids)
-        xml_remove(n, n->kids);
-    xml_add_text(n, note);
-}
-
-static void scrub(struct xnode *n, int bodies)
-{
-    if (n->text)
-        return;
-    for (uint32_t i = 0; i < n->nattrs; i++)
-        if (is_secret_attr(n->attrs[i].name))
-            xml_set_attr(n, n->attrs[i].name, "[hidden]"); /* replaces in place */
-    if (is_secret_elem(n) || (!bodies && is_content(n))) {
-        hide_kids(n);
-        return;
-    }
-    for (struct xnode *c = n->kids; c; c = c->next)
-        scrub(c, bodies);
-}
-
 /* ---- dump: one line per record ---- */
 
 static void iso_time(int64_t us, char out[JT_TIME_BYTES])
@@ -329,7 +253,7 @@ static int dump_cb(void *arg, const struct jrec *r)
     buf_puts(&t->line, head);
     buf_puts(&t->line, *ev->subject ? ev->subject : "-");
     buf_put_u8(&t->line, ' ');
-    scrub(ev->body, t->bodies);
+    scrub_tree(ev->body, t->bodies);
     xml_serialize(ev->body, NULL, &t->line);
     put_line(&t->line);
     event_free(ev);

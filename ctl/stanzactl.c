@@ -16,9 +16,10 @@
  *     restore FILE                    offline: FILE is a decrypted backup
  *     journal verify                  offline: the server must be stopped
  *     journal dump [--from SEQ] [--to SEQ] [--bodies]
+ *     snapshot dump [--bodies] [FILE] offline: ctl/snapshot_tool.h
  *     replay --verify | --record FILE | --check FILE   (ctl/replay_tool.h)
  * Exit status: 0 ok, 1 refused (e.g. user exists), 2 usage, 3 server
- * unreachable; the journal commands: ctl/journal_tool.h. */
+ * unreachable; the offline commands: ctl/journal_tool.h (4: server running). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "ctl/journal_tool.h"
 #include "ctl/replay_tool.h"
 #include "ctl/restore_tool.h"
+#include "ctl/snapshot_tool.h"
 #include "kernel/buf.h"
 #include "kernel/config.h"
 #include "kernel/ctlproto.h"
@@ -52,6 +54,7 @@ static void usage_exit(const char *msg)
           "  restore FILE                  (server stopped; FILE from gpg --decrypt)\n"
           "  journal verify                (server stopped)\n"
           "  journal dump [--from SEQ] [--to SEQ] [--bodies]\n"
+          "  snapshot dump [--bodies] [FILE] (server stopped; FILE: e.g. a decrypted backup)\n"
           "  replay --verify | --record FILE | --check FILE   (server stopped)\n",
           stderr);
     exit(CTL_USAGE);
@@ -210,6 +213,8 @@ int main(int argc, char **argv)
         return audit_main(cfg.data_dir, n, a);
     if (n >= 1 && strcmp(a[0], "restore") == 0)
         return restore_tool_main(&cfg, n - 1, a + 1);
+    if (n >= 2 && strcmp(a[0], "snapshot") == 0)
+        return snapshot_tool_main(&cfg, n - 1, a + 1);
     if (n >= 1 && strcmp(a[0], "journal") == 0)
         return journal_tool_main(&cfg, n - 1, a + 1);
     if (n >= 1 && strcmp(a[0], "replay") == 0)

@@ -73,6 +73,21 @@ size_t offline_count(const void *state, const char *bare)
     return b ? b->n : 0;
 }
 
+int offline_each(const void *state, offline_each_cb cb, void *arg)
+{
+    const struct offline_state *s = state;
+    size_t n;
+    const char **keys = map_sorted_keys(&s->by_bare, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const struct box *b = map_get(&s->by_bare, keys[i]);
+        for (size_t k = 0; k < b->n && !rc; k++)
+            rc = cb(arg, keys[i], b->v[k].id, b->v[k].time_us, b->v[k].msg);
+    }
+    free(keys);
+    return rc;
+}
+
 /* --- events --------------------------------------------------------------- */
 
 struct event *offline_ev_store(const char *bare, const struct xnode *msg)

@@ -39,6 +39,17 @@ struct event *offline_ev_delivered(const char *bare, const uint64_t *ids, size_t
 /* How many messages are stored for `bare` (in flight or not). */
 size_t offline_count(const void *state, const char *bare);
 
+/* One stored message, as offline_each hands it over: msg is borrowed for
+ * the call. A non-zero return stops the walk and is passed on. */
+typedef int (*offline_each_cb)(void *arg, const char *bare, uint64_t id, int64_t time_us,
+                               const struct xnode *msg);
+
+/* Read-only walk over every stored message: accounts in JID byte order,
+ * then messages in id order (the order of the snapshot and of delivery).
+ * For offline tools (`stanzactl snapshot dump`). Returns 0 or the first
+ * non-zero return of cb. */
+int offline_each(const void *state, offline_each_cb cb, void *arg);
+
 extern const struct handler offline_handler;
 
 #endif

@@ -10,10 +10,23 @@ table. alice logs in and gets both; with the server stopped again, both
 offline copies are erased too, `journal verify` counts no readable
 content, and every slot of erasure.keys is zero: the keys are gone from
 the file, not just forgotten. After a restart alice gets nothing again.
-A SIGKILL while a message waits loses nothing: the key survived."""
+A SIGKILL while a message waits loses nothing: the key survived.
 
+Then the whole disk: on a server with snapshots_keep=1 and no scheduled
+snapshot, a message with a unique marker waits for alice while
+`stanzactl snapshot` is taken; `snapshot dump --bodies` shows the marker
+(so the scan can see it) and plain `snapshot dump` hides it. Once
+delivered, a new snapshot (the old one pruned, the journal compacted) and
+a backup are taken; with the server stopped neither `journal dump
+--bodies`, nor `snapshot dump --bodies` of every snapshot and of the
+backup decrypted with gpg, nor a raw byte scan of every file under the
+server's directory (data, backups, log) finds the marker. GnuPG runs in
+a throw-away GNUPGHOME."""
+
+import glob
 import os
 import re
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -23,6 +36,7 @@ from harness import check, stanza_is  # noqa: E402
 ALICE = "alice@" + h.DOMAIN
 BOB = "bob@" + h.DOMAIN
 CAROL = "carol@" + h.DOMAIN
+GPG_TIMEOUT_S = 30
 SLOT_BYTES = 40
 HEADER_BYTES = 16
 
@@ -62,7 +76,123 @@ def chat_with(body):
                        and el.findtext("{jabber:client}body") == body)
 
 
+def gpg(home, *args):
+    return subprocess.run(["gpg", "--homedir", home, "--batch", "--yes"] + list(args),
+                          capture_output=True, timeout=GPG_TIMEOUT_S)
+
+
+def make_key(home):
+    """A throw-away OpenPGP key without a passphrase; returns its fingerprint."""
+    os.makedirs(home, mode=0o700)
+    r = gpg(home, "--passphrase", "", "--quick-gen-key", "stanzad test <t@example.invalid>",
+            "default", "default", "never")
+    check(r.returncode == 0, "a throw-away OpenPGP key is made", r.stderr.decode(errors="replace"))
+    out = gpg(home, "--with-colons", "--list-secret-keys").stdout.decode()
+    return re.search(r"^fpr:+([0-9A-F]{40}):", out, re.M).group(1)
+
+
+def snapshot_files(srv):
+    return sorted(glob.glob(os.path.join(srv.data_dir, "snapshots", "*.snap")))
+
+
+def snapshot_dump(srv, *args):
+    r = h.ctl(srv, "snapshot", "dump", *args, timeout=30)
+    check(r.returncode == 0, "snapshot dump %s exits 0" % " ".join(args), (r.stdout, r.stderr))
+    return r.stdout
+
+
+def files_holding(top, needle):
+    """Every regular file under top whose bytes contain needle."""
+    found = []
+    for root, _dirs, files in os.walk(top):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    if needle in f.read():
+                        found.append(path)
+    return found
+
+
+async def take(srv, what):
+    r = h.ctl(srv, what)
+    check(r.returncode == 0, "stanzactl %s succeeds" % what, (r.stdout, r.stderr))
+    return r.stdout
+
+
+async def scan_after_compaction(home):
+    fpr = make_key(home)
+    srv = h.Server("scan", registration="closed", snapshots_keep=1, snapshot_every_events=0,
+                   snapshot_every_s=0, backup_recipient=fpr, backup_interval_s=0).start()
+    for jid, pw in ((ALICE, "al1ce"), (BOB, "b0b-pass")):
+        check(h.ctl(srv, "user", "add", jid, "--password", pw).returncode == 0,
+              "the operator creates " + jid)
+    secret = marker("compacted")
+    bob = await h.online(srv, BOB + "/desk", "b0b-pass")
+    bob.send_raw("<message to='%s' type='chat'><body>%s</body><subject>%s</subject></message>"
+                 % (ALICE, secret, secret))
+    await h.sync(bob)
+    await bob.close()
+    await take(srv, "snapshot")
+    r = h.ctl(srv, "snapshot", "dump")
+    check(r.returncode == 4 and "in use" in r.stderr,
+          "snapshot dump refuses while the server runs (exit 4)", (r.returncode, r.stderr))
+    check(srv.stop() == 0, "the server stops on SIGTERM")
+
+    out = snapshot_dump(srv, "--bodies")
+    check(secret in out and re.search(r"^  offline %s id \d+ " % re.escape(ALICE), out, re.M),
+          "while it waits, snapshot dump --bodies shows the message in the snapshot", out)
+    out = snapshot_dump(srv)
+    check(secret not in out and "<body>[hidden %d bytes]</body>" % len(secret) in out
+          and "<subject>[hidden %d bytes]</subject>" % len(secret) in out
+          and "offline messages: 1" in out,
+          "without --bodies its body and subject are hidden", out)
+    check("handler accounts:" in out and "handler offline:" in out,
+          "every durable handler is listed with its size", out)
+    check(not re.search(r"(salt|-stored|-server)='(?!\[hidden\])", out),
+          "no SCRAM material is printed", out)
+
+    srv.start()
+    alice = await h.online(srv, ALICE + "/phone", "al1ce")
+    await alice.expect(chat_with(secret), "the stored message")
+    await h.sync(alice)
+    await alice.close()
+    await take(srv, "snapshot")
+    out = await take(srv, "backup")
+    backup = re.search(r": (\S+\.snap\.gpg) ", out).group(1)
+    check(srv.stop() == 0, "the server stops on SIGTERM")
+
+    snaps = snapshot_files(srv)
+    check(len(snaps) == 1, "snapshots_keep=1: the snapshot taken while it waited is pruned", snaps)
+    check(secret not in dump(srv, "--bodies"), "journal dump --bodies: the marker is gone")
+    out = snapshot_dump(srv, "--bodies")
+    check(secret not in out and "offline messages: 0" in out and out.count("snapshot ") == 1,
+          "snapshot dump --bodies of every snapshot: the marker is gone", out)
+    plain = os.path.join(h.tmpdir(), "scan-backup.snap")
+    r = gpg(home, "--output", plain, "--decrypt", backup)
+    check(r.returncode == 0, "gpg --decrypt opens the backup", r.stderr.decode(errors="replace"))
+    out = snapshot_dump(srv, "--bodies", plain)
+    check(secret not in out and "offline messages: 0" in out,
+          "snapshot dump --bodies of the decrypted backup: the marker is gone", out)
+    r = h.ctl(srv, "snapshot", "dump", keys_file(srv))
+    check(r.returncode == 1 and "not a snapshot file" in r.stderr,
+          "snapshot dump of a file that is no snapshot says so (exit 1)", (r.returncode, r.stderr))
+    check(files_holding(srv.dir, secret.encode()) == [],
+          "no file under the server's directory (data, backups, log) holds the marker")
+    check(files_holding(plain, secret.encode()) == [], "nor the decrypted backup's bytes")
+
+
 async def main():
+    await privacy_of_the_journal()
+    home = os.path.join(h.tmpdir(), "gnupg")
+    os.environ["GNUPGHOME"] = home  # the server and gpg inherit it
+    try:
+        await scan_after_compaction(home)
+    finally:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+
+
+async def privacy_of_the_journal():
     srv = h.Server(registration="closed").start()
     for jid, pw in ((ALICE, "al1ce"), (BOB, "b0b-pass"), (CAROL, "car0l")):
         check(h.ctl(srv, "user", "add", jid, "--password", pw).returncode == 0,

@@ -5,6 +5,7 @@
  * negative priority, and past the quota the sender gets
  * service-unavailable. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -319,6 +320,44 @@ START_TEST(account_delete_drops_the_messages)
 }
 END_TEST
 
+struct walk {
+    int n;
+    uint64_t ids[4];
+    char bodies[4][32];
+};
+
+static int walk_cb(void *arg, const char *bare, uint64_t id, int64_t time_us,
+                   const struct xnode *msg)
+{
+    struct walk *w = arg;
+    ck_assert_str_eq(bare, JULIET);
+    ck_assert_int_eq(time_us, BASE_US + 1000000 * (int64_t)id); /* stamped like apply() */
+    ck_assert_int_lt(w->n, 4);
+    const struct xnode *b = xml_child(msg, "body", NULL);
+    snprintf(w->bodies[w->n], sizeof w->bodies[0], "%s", b ? xml_text(b) : "");
+    w->ids[w->n++] = id;
+    return w->n == 2 ? 7 : 0; /* a non-zero return stops the walk and comes back */
+}
+
+START_TEST(each_walks_stored_messages_in_order)
+{
+    struct dispatch *d = fresh(100);
+    struct effects fx;
+    effects_init(&fx);
+    store(d, "m1", "chat", "first", &fx);
+    store(d, "m2", "chat", "second", &fx);
+    store(d, "m3", "chat", "third", &fx);
+    effects_clear(&fx);
+    struct walk w = {0};
+    ck_assert_int_eq(offline_each(dispatch_state(d, "offline"), walk_cb, &w), 7);
+    ck_assert_int_eq(w.n, 2);
+    ck_assert_str_eq(w.bodies[0], "first");
+    ck_assert_str_eq(w.bodies[1], "second");
+    ck_assert_uint_lt(w.ids[0], w.ids[1]);
+    dispatch_free(d);
+}
+END_TEST
+
 /* Crypto-erasure asks the handlers which stored content they still hold:
  * a stored message until its tombstone or its account's deletion, a
  * message refused past the quota never. */
@@ -440,6 +479,7 @@ int main(void)
     tcase_add_test(tc, snapshot_round_trip_and_no_trace_after_the_tombstone);
     tcase_add_test(tc, decoded_state_delivers_the_same_messages);
     tcase_add_test(tc, holds_exactly_the_stored_messages);
+    tcase_add_test(tc, each_walks_stored_messages_in_order);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
