@@ -117,10 +117,9 @@ static int slot_pwrite(struct erasure *e, uint32_t idx, const struct slot *s)
     return w < 0 ? -errno : -EIO;
 }
 
-static uint32_t slot_reserve(struct erasure *e)
+/* A new slot at the end of the table. */
+static uint32_t slot_append(struct erasure *e)
 {
-    if (e->nfree)
-        return e->free_v[--e->nfree];
     if (e->nslots == e->cap) {
         if (e->cap >= SLOTS_MAX)
             abort(); /* millions of undelivered messages: quotas failed */
@@ -129,6 +128,11 @@ static uint32_t slot_reserve(struct erasure *e)
     }
     memset(&e->slots[e->nslots], 0, sizeof e->slots[0]);
     return e->nslots++;
+}
+
+static uint32_t slot_reserve(struct erasure *e)
+{
+    return e->nfree ? e->free_v[--e->nfree] : slot_append(e);
 }
 
 static void slot_free(struct erasure *e, uint32_t idx)
@@ -179,7 +183,7 @@ static int load(struct erasure *e, char *errbuf, size_t errlen)
     uint32_t n = (uint32_t)(((uint64_t)st.st_size - HEADER_BYTES) / SLOT_BYTES);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         const uint8_t *p = all + HEADER_BYTES + (size_t)i * SLOT_BYTES;
-        uint32_t idx = slot_reserve(e);
+        uint32_t idx = slot_append(e); /* slot i on disk is slot i here */
         e->slots[idx].seq = le_get64(p);
         memcpy(e->slots[idx].wrapped, p + 8, ERASURE_KEY_LEN);
         if (e->slots[idx].seq == 0) {

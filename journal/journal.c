@@ -557,6 +557,8 @@ struct unseal_ctx {
     int (*cb)(void *arg, const struct jrec *r);
     void *arg;
     struct buf plain;
+    char *errbuf;
+    size_t errlen;
 };
 
 static int unseal_cb(void *arg, const struct jrec *r)
@@ -572,7 +574,9 @@ static int unseal_cb(void *arg, const struct jrec *r)
         o.payload = NULL;
         o.len = 0;
     } else if (rc) {
-        return rc;
+        return err_fail(u->errbuf, u->errlen, rc, "journal: %s: record %" PRIu64 ": its sealed "
+                        "content does not open with its data key (%s)", u->j->dir, r->seq,
+                        err_str(rc));
     } else {
         o.payload = u->plain.p;
         o.len = u->plain.len;
@@ -591,7 +595,7 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
     if (from < j->first_seq)
         return err_fail(errbuf, errlen, -ERR_SEQ, "journal: %s: asked for seq %" PRIu64 " onwards, "
                     "but the journal starts at seq %" PRIu64, j->dir, from, j->first_seq);
-    struct unseal_ctx u = {.j = j, .cb = cb, .arg = arg};
+    struct unseal_ctx u = {.j = j, .cb = cb, .arg = arg, .errbuf = errbuf, .errlen = errlen};
     buf_init(&u.plain);
     int rc = read_records(j, from, unseal_cb, &u, errbuf, errlen);
     if (u.plain.p)

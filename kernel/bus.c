@@ -91,6 +91,7 @@ static enum content content_of(const struct event *ev)
 
 struct sweep {
     const struct dispatch *d;
+    uint64_t upto; /* seqs after this are sealed but not applied yet */
     uint64_t *v;
     size_t n, cap;
 };
@@ -98,7 +99,7 @@ struct sweep {
 static void sweep_one(void *arg, uint64_t seq)
 {
     struct sweep *w = arg;
-    if (dispatch_holds(w->d, seq))
+    if (seq > w->upto || dispatch_holds(w->d, seq))
         return;
     if (w->n == w->cap) {
         w->cap = w->cap ? w->cap * 2 : 16;
@@ -107,9 +108,9 @@ static void sweep_one(void *arg, uint64_t seq)
     w->v[w->n++] = seq;
 }
 
-size_t bus_erase_released(struct journal *j, const struct dispatch *d)
+static size_t erase_released_upto(struct journal *j, const struct dispatch *d, uint64_t upto)
 {
-    struct sweep w = {.d = d};
+    struct sweep w = {.d = d, .upto = upto};
     journal_erasable_each(j, sweep_one, &w);
     size_t erased = 0;
     for (size_t i = 0; i < w.n; i++) {
@@ -123,6 +124,11 @@ size_t bus_erase_released(struct journal *j, const struct dispatch *d)
     return erased;
 }
 
+size_t bus_erase_released(struct journal *j, const struct dispatch *d)
+{
+    return erase_released_upto(j, d, UINT64_MAX);
+}
+
 /* After ev is applied: destroy the keys of content nobody holds any more.
  * A tombstone or an account deletion can release content of other events. */
 static void erase_after_apply(struct bus *b, const struct event *ev)
@@ -134,7 +140,7 @@ static void erase_after_apply(struct bus *b, const struct event *ev)
                       (unsigned long long)ev->seq, err_str(rc));
     }
     if (ev->type == EV_OFFLINE_DELIVERED || ev->type == EV_ACCOUNT_DELETE)
-        bus_erase_released(b->j, b->d);
+        erase_released_upto(b->j, b->d, ev->seq);
 }
 
 void bus_submit(struct bus *b, struct event *ev)
@@ -200,8 +206,11 @@ static void release_held(struct bus *b)
     struct held *v = b->held;
     b->held = NULL;
     b->nheld = b->heldcap = 0;
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i < n && !b->hold_until; i++)
         exec(b, v[i].ev, &v[i].fx);
+    for (; i < n; i++) /* a decision made above holds the rest */
+        hold(b, v[i].ev, &v[i].fx);
     free(v);
 }
 
@@ -223,6 +232,10 @@ static void apply_batch(struct bus *b)
         if (b->hold_until && ev->seq == b->hold_until) {
             b->hold_until = 0;
             release_held(b);
+            if (b->hold_until) { /* a released event decided: ev waits too */
+                hold(b, ev, &fx);
+                continue;
+            }
         }
         exec(b, ev, &fx);
     }

@@ -189,6 +189,38 @@ START_TEST(test_destroy_overwrites_the_slot_on_disk_at_once)
 }
 END_TEST
 
+/* A table reopened with a hole in it: disk slot i must stay slot i, or a
+ * destroy zeroes another record's key (found by the crash test). */
+START_TEST(test_reopen_with_free_slots_keeps_slot_positions)
+{
+    struct erasure *e = table_open(0);
+    struct buf a, b, c;
+    buf_init(&a);
+    buf_init(&b);
+    buf_init(&c);
+    seal(e, 1, 1, &a);
+    seal(e, 2, 1, &b);
+    seal(e, 3, 1, &c);
+    flush(e);
+    ck_assert_int_eq(erasure_destroy(e, 1), 1); /* disk slot 0 is now free */
+    erasure_close(e);
+    e = table_open(0);
+    ck_assert_int_eq(erasure_destroy(e, 3), 1);
+    seal(e, 4, 1, &a); /* reuses a free slot, never one that holds seq 2 */
+    flush(e);
+    erasure_close(e);
+    e = table_open(1);
+    ck_assert_uint_eq(erasure_count(e), 2);
+    ck_assert_int_eq(unseal_is_text(e, 2, &b), 0);
+    ck_assert_int_eq(unseal_is_text(e, 4, &a), 0);
+    ck_assert_int_eq(unseal_is_text(e, 3, &c), -ERR_NOTFOUND);
+    erasure_close(e);
+    buf_free(&a);
+    buf_free(&b);
+    buf_free(&c);
+}
+END_TEST
+
 START_TEST(test_damaged_table_stops_the_open)
 {
     struct erasure *e = table_open(0);
@@ -318,6 +350,7 @@ int main(void)
     tcase_add_test(t, test_durable_keys_survive_a_reopen_ephemeral_ones_do_not);
     tcase_add_test(t, test_destroy_overwrites_the_slot_on_disk_at_once);
     tcase_add_test(t, test_damaged_table_stops_the_open);
+    tcase_add_test(t, test_reopen_with_free_slots_keeps_slot_positions);
     suite_add_tcase(s, t);
     t = tcase_create("journal");
     tcase_add_checked_fixture(t, setup, teardown);
