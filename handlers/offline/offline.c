@@ -34,6 +34,7 @@ struct offline_state {
     uint64_t quota;     /* messages per account */
     struct map by_bare; /* bare JID -> struct box */
     struct map ids;     /* id of every stored message -> its box (for holds) */
+    struct map draining; /* volatile: conn id -> non-NULL while a backlog goes to it */
 };
 
 static void *offline_create(void)
@@ -43,6 +44,7 @@ static void *offline_create(void)
     s->quota = OFFLINE_QUOTA_DEFAULT;
     map_init_str(&s->by_bare);
     map_init_u64(&s->ids);
+    map_init_u64(&s->draining);
     return s;
 }
 
@@ -62,6 +64,7 @@ static void offline_destroy(void *state)
         box_free(slot->val);
     map_free(&s->by_bare);
     map_free(&s->ids);
+    map_free(&s->draining);
     free(s->domain);
     free(s);
 }
@@ -180,7 +183,23 @@ static int parse_id(const char *s, uint64_t *id)
 }
 
 /* The tombstone: idempotent, unknown ids are ignored. */
-static void apply_delivered(struct offline_state *s, const struct event *ev)
+static void tombstone(struct offline_state *s, const struct event *ev);
+static void send_chunk(struct offline_state *s, const char *bare, uint64_t conn,
+                       struct effects *out);
+
+static void apply_delivered(struct offline_state *s, const struct event *ev, struct effects *out)
+{
+    const char *bare0 = xml_attr(ev->body, "jid");
+    uint64_t conn = 0;
+    if (parse_id(xml_attr(ev->body, "conn"), &conn))
+        conn = 0;
+    tombstone(s, ev);
+    /* The rest of a backlog follows, while its session lasts. */
+    if (bare0 && conn && map_uget(&s->draining, conn))
+        send_chunk(s, bare0, conn, out);
+}
+
+static void tombstone(struct offline_state *s, const struct event *ev)
 {
     const char *bare = xml_attr(ev->body, "jid");
     struct box *b = bare ? map_get(&s->by_bare, bare) : NULL;
@@ -216,6 +235,8 @@ static void apply_account_delete(struct offline_state *s, const struct event *ev
 
 static void apply_started(struct offline_state *s, const struct event *ev)
 {
+    map_free(&s->draining); /* a restart ends every delivery in progress */
+    map_init_u64(&s->draining);
     const char *d = xml_attr(ev->body, "domain");
     free(s->domain);
     s->domain = xstrdup(d ? d : "");
@@ -246,6 +267,60 @@ static int is_available_broadcast(const struct xnode *st)
     return strcmp(st->name, "presence") == 0 && !xml_attr(st, "to") && !xml_attr(st, "type");
 }
 
+/* A backlog goes out in chunks of about this many bytes, one per group
+ * commit: the next chunk follows when the tombstone of this one is
+ * applied. All at once, a long backlog would pass what the kernel queues
+ * for one connection (C2S_OUTBUF_MAX) and the connection would be closed
+ * with the messages already tombstoned. */
+#define OFFLINE_CHUNK_BYTES (256u << 10)
+
+/* Sends the next chunk of bare's stored messages to connection conn,
+ * marks them in flight and asks for their tombstone (which names conn, so
+ * applying it sends the next chunk). */
+static void send_chunk(struct offline_state *s, const char *bare, uint64_t conn,
+                       struct effects *out)
+{
+    struct box *b = map_get(&s->by_bare, bare);
+    if (!b) {
+        map_udel(&s->draining, conn);
+        return;
+    }
+    uint64_t *ids = xcalloc(b->n, sizeof *ids);
+    size_t n = 0, bytes = 0;
+    struct buf sz;
+    buf_init(&sz);
+    for (size_t i = 0; i < b->n && (n == 0 || bytes < OFFLINE_CHUNK_BYTES); i++) {
+        struct stored *m = &b->v[i];
+        if (m->in_flight)
+            continue;
+        char stamp[96];
+        format_stamp(m->time_us, stamp, sizeof stamp);
+        struct xnode *copy = xml_copy(m->msg);
+        struct xnode *delay = xml_add(copy, "delay", NS_DELAY);
+        xml_set_attr(delay, "from", s->domain);
+        xml_set_attr(delay, "stamp", stamp);
+        xml_add_text(delay, "Offline Storage");
+        buf_reset(&sz);
+        xml_serialize(copy, NULL, &sz);
+        bytes += sz.len;
+        fx_stanza(out, conn, copy);
+        m->in_flight = 1;
+        ids[n++] = m->id;
+    }
+    buf_free(&sz);
+    if (n > 0) {
+        struct event *t = offline_ev_delivered(bare, ids, n);
+        char c[24];
+        snprintf(c, sizeof c, "%llu", (unsigned long long)conn);
+        xml_set_attr(t->body, "conn", c);
+        fx_event(out, t);
+        map_uput(&s->draining, conn, s);
+    } else {
+        map_udel(&s->draining, conn);
+    }
+    free(ids);
+}
+
 /* XEP-0160 §3: the server delivers stored messages when the user sends
  * available presence with non-negative priority. A negative priority
  * means "do not send me messages for my bare JID" (RFC 6121 §8.5.2.1.1). */
@@ -261,29 +336,7 @@ static void deliver_stored(struct offline_state *s, const struct event *ev, stru
     if (!from || jid_parse(&j, from))
         return;
     jid_bare(&j, bare);
-    struct box *b = map_get(&s->by_bare, bare);
-    if (!b)
-        return;
-    uint64_t *ids = xcalloc(b->n, sizeof *ids);
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        struct stored *m = &b->v[i];
-        if (m->in_flight)
-            continue;
-        char stamp[96];
-        format_stamp(m->time_us, stamp, sizeof stamp);
-        struct xnode *copy = xml_copy(m->msg);
-        struct xnode *delay = xml_add(copy, "delay", NS_DELAY);
-        xml_set_attr(delay, "from", s->domain);
-        xml_set_attr(delay, "stamp", stamp);
-        xml_add_text(delay, "Offline Storage");
-        fx_stanza(out, ev->origin, copy);
-        m->in_flight = 1;
-        ids[n++] = m->id;
-    }
-    if (n > 0)
-        fx_event(out, offline_ev_delivered(bare, ids, n));
-    free(ids);
+    send_chunk(s, bare, ev->origin, out);
 }
 
 static int offline_apply(void *state, const struct event *ev, struct effects *out)
@@ -292,7 +345,8 @@ static int offline_apply(void *state, const struct event *ev, struct effects *ou
     switch (ev->type) {
     case EV_SERVER_STARTED: apply_started(s, ev); return 0;
     case EV_OFFLINE_STORE: apply_store(s, ev, out); return 0;
-    case EV_OFFLINE_DELIVERED: apply_delivered(s, ev); return 0;
+    case EV_OFFLINE_DELIVERED: apply_delivered(s, ev, out); return 0;
+    case EV_SESSION_CLOSED: map_udel(&s->draining, ev->origin); return 0;
     case EV_ACCOUNT_DELETE: apply_account_delete(s, ev); return 0;
     case EV_STANZA:
         if (stanza_outbound(ev))
@@ -374,7 +428,8 @@ static int offline_decode(void *state, struct rd *in)
 const struct handler offline_handler = {
     .name = "offline",
     .wants = EV_BIT(EV_SERVER_STARTED) | EV_BIT(EV_OFFLINE_STORE) |
-             EV_BIT(EV_OFFLINE_DELIVERED) | EV_BIT(EV_ACCOUNT_DELETE) | EV_BIT(EV_STANZA),
+             EV_BIT(EV_OFFLINE_DELIVERED) | EV_BIT(EV_ACCOUNT_DELETE) | EV_BIT(EV_STANZA) |
+             EV_BIT(EV_SESSION_CLOSED),
     .create = offline_create,
     .destroy = offline_destroy,
     .apply = offline_apply,

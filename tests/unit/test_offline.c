@@ -320,6 +320,70 @@ START_TEST(account_delete_drops_the_messages)
 }
 END_TEST
 
+/* Takes the tombstone out of fx (NULL if none), leaving fx cleared. */
+static struct event *take_tombstone(struct effects *fx)
+{
+    const struct effect *e = nth_kind(fx, FX_EVENT, 0);
+    struct event *ev = e ? e->event : NULL;
+    if (e)
+        ((struct effect *)e)->event = NULL;
+    effects_clear(fx);
+    return ev;
+}
+
+/* A long backlog goes out in chunks, each following the tombstone of the
+ * one before, so what one connection is sent at once stays bounded; a
+ * session that ends stops the chain and leaves the rest stored. */
+START_TEST(long_backlog_goes_out_in_chunks_while_the_session_lasts)
+{
+    struct dispatch *d = fresh(1000);
+    struct effects fx;
+    effects_init(&fx);
+    char big[20001];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 40; i++)
+        store(d, "m", "chat", big, &fx);
+    effects_clear(&fx);
+    presence(d, 7, "balcony", "0", NULL, &fx);
+    size_t total = 0, chunks = 0;
+    for (int guard = 0; guard < 100; guard++) {
+        size_t n = count_kind(&fx, FX_STANZA);
+        ck_assert_uint_le(n, 14); /* about 256 KiB of 20 KiB messages */
+        for (size_t k = 0; k < n; k++)
+            ck_assert_uint_eq(nth_kind(&fx, FX_STANZA, k)->to, 7);
+        total += n;
+        chunks += n > 0;
+        struct event *t = take_tombstone(&fx);
+        if (!t)
+            break;
+        apply(d, t, &fx);
+    }
+    ck_assert_uint_eq(total, 40);
+    ck_assert_uint_ge(chunks, 3);
+    ck_assert_uint_eq(offline_n(d), 0);
+
+    for (int i = 0; i < 40; i++)
+        store(d, "m", "chat", big, &fx);
+    effects_clear(&fx);
+    presence(d, 8, "chamber", "0", NULL, &fx);
+    size_t first = count_kind(&fx, FX_STANZA);
+    struct event *t = take_tombstone(&fx);
+    struct event *closed = event_new(EV_SESSION_CLOSED, ORIGIN_C2S, 8, JULIET, NULL);
+    xml_set_attr(closed->body, "jid", JULIET "/chamber");
+    apply(d, closed, &fx);
+    effects_clear(&fx);
+    apply(d, t, &fx);
+    ck_assert_uint_eq(count_kind(&fx, FX_STANZA), 0); /* the chain stopped */
+    effects_clear(&fx);
+    ck_assert_uint_eq(offline_n(d), 40 - first);
+    presence(d, 9, "garden", "0", NULL, &fx); /* the rest waits for the next login */
+    ck_assert_uint_gt(count_kind(&fx, FX_STANZA), 0);
+    effects_clear(&fx);
+    dispatch_free(d);
+}
+END_TEST
+
 struct walk {
     int n;
     uint64_t ids[4];
@@ -480,6 +544,7 @@ int main(void)
     tcase_add_test(tc, decoded_state_delivers_the_same_messages);
     tcase_add_test(tc, holds_exactly_the_stored_messages);
     tcase_add_test(tc, each_walks_stored_messages_in_order);
+    tcase_add_test(tc, long_backlog_goes_out_in_chunks_while_the_session_lasts);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
