@@ -31,7 +31,7 @@
 
 static const char usage_text[] =
     "usage: loadgen SCENARIO [options]\n"
-    "scenarios: login, tls-ceiling, register, idle, msg (see bench/README.md)\n"
+    "scenarios: login, tls-ceiling, register, idle, msg, offline (see bench/README.md)\n"
     "  --host A            server address (127.0.0.1)\n"
     "  --port P            STARTTLS client port (5222)\n"
     "  --tls-port P        direct TLS port, XEP-0368 (5223)\n"
@@ -53,6 +53,7 @@ static const char usage_text[] =
     "                      from A up (127.1.0.1, 8)\n"
     "  --server-pid PID    read the server's RSS and CPU time\n"
     "  --pairs M --window W --duration S --count N --body-bytes B   (msg)\n"
+    "  --count X --senders S --window W --ping-every N --body-bytes B   (offline)\n"
     "  --settle S --hold S --probes K   (idle)\n"
     "  --curves LIST       x25519,p256,p384 (x25519,p256)\n"
     "  --key-cache FILE    keep SCRAM SaltedPasswords across runs in FILE\n"
@@ -84,7 +85,7 @@ enum {
     OPT_ACCOUNTS, OPT_PASSWORD, OPT_MECH, OPT_RESUME, OPT_VERIFY_SKE, OPT_NO_WARMUP,
     OPT_PRESENCE, OPT_NO_PRESENCE, OPT_SRC, OPT_SRC_COUNT, OPT_SERVER_PID, OPT_PAIRS,
     OPT_WINDOW, OPT_DURATION, OPT_COUNT, OPT_BODY, OPT_SETTLE, OPT_HOLD, OPT_PROBES,
-    OPT_CURVES, OPT_KEY_CACHE, OPT_LOGIN_TIMEOUT, OPT_TIMEOUT,
+    OPT_CURVES, OPT_KEY_CACHE, OPT_LOGIN_TIMEOUT, OPT_TIMEOUT, OPT_SENDERS, OPT_PING_EVERY,
 };
 
 static const struct option long_opts[] = {
@@ -98,6 +99,7 @@ static const struct option long_opts[] = {
     {"server-pid", 1, 0, OPT_SERVER_PID}, {"pairs", 1, 0, OPT_PAIRS}, {"window", 1, 0, OPT_WINDOW},
     {"duration", 1, 0, OPT_DURATION}, {"count", 1, 0, OPT_COUNT}, {"body-bytes", 1, 0, OPT_BODY},
     {"settle", 1, 0, OPT_SETTLE}, {"hold", 1, 0, OPT_HOLD}, {"probes", 1, 0, OPT_PROBES},
+    {"senders", 1, 0, OPT_SENDERS}, {"ping-every", 1, 0, OPT_PING_EVERY},
     {"curves", 1, 0, OPT_CURVES}, {"key-cache", 1, 0, OPT_KEY_CACHE},
     {"login-timeout", 1, 0, OPT_LOGIN_TIMEOUT},
     {"timeout", 1, 0, OPT_TIMEOUT}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
@@ -146,6 +148,8 @@ static void parse_one(struct lg_opts *o, struct raw_opts *r, int ch, const char 
     case OPT_BODY: o->body_bytes = (uint32_t)num_arg(a, 1, 65536, "--body-bytes"); break;
     case OPT_SETTLE: o->settle_s = num_arg(a, 0, 3600, "--settle"); break;
     case OPT_HOLD: o->hold_s = num_arg(a, 0, 86400, "--hold"); break;
+    case OPT_SENDERS: o->senders = (uint32_t)num_arg(a, 1, LG_CONNS_MAX, "--senders"); break;
+    case OPT_PING_EVERY: o->ping_every = (uint32_t)num_arg(a, 1, 1e6, "--ping-every"); break;
     case OPT_PROBES: o->probes = (uint32_t)num_arg(a, 0, 1e6, "--probes"); break;
     case OPT_CURVES: o->curves = a; break;
     case OPT_KEY_CACHE: o->key_cache = a; break;
@@ -170,7 +174,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
     *o = (struct lg_opts){
         .domain = "localhost", .prefix = "u", .password = "pw", .first = 1, .n = 100,
         .conc = 10, .mech = -1, .warmup = true, .src_count = 8, .pairs = 10,
-        .window = 1, .duration_s = 10, .count = UINT64_MAX, .body_bytes = 64, .settle_s = 1,
+        .window = 0, .duration_s = 10, .count = UINT64_MAX, .body_bytes = 64, .settle_s = 1, .senders = 1,
+        .ping_every = 64,
         .login_timeout_s = 30, .timeout_s = 300, .curves = "x25519,p256",
     };
     if (argc < 2 || argv[1][0] == '-')
@@ -184,7 +189,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         parse_one(o, &r, ch, optarg);
     if (optind != argc)
         usage_exit("unexpected argument");
-    static const char *const known[] = {"login", "tls-ceiling", "register", "idle", "msg"};
+    static const char *const known[] = {"login",    "tls-ceiling", "register",
+                                        "idle",     "msg",         "offline"};
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         ok = ok || strcmp(o->scenario, known[i]) == 0;
@@ -203,14 +209,30 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
     if (!plain_text(o->prefix) || !plain_text(o->password) || !plain_text(o->domain))
         usage_exit("--prefix, --password and --domain: at most 200 bytes, none of <>&'\",= "
                    "or space");
+    bool offline = strcmp(o->scenario, "offline") == 0;
+    if (offline) {
+        /* Stored messages go out on initial presence, and senders are
+         * "logged in" the way the scenario describes. */
+        o->presence = true;
+        if (o->count == UINT64_MAX)
+            o->count = 1000;
+        if (o->count > LG_OFFLINE_MAX)
+            usage_exit("offline takes at most 10000000 messages (--count)");
+    }
+    if (o->window == 0) /* unset: one in flight for msg, a pipeline for offline */
+        o->window = offline ? 256 : 1;
     if (o->accounts == 0) {
-        uint32_t need = strcmp(o->scenario, "msg") == 0 ? 2 * o->pairs : o->n;
+        uint32_t need = strcmp(o->scenario, "msg") == 0 ? 2 * o->pairs
+                        : offline                       ? o->senders + 1
+                                                        : o->n;
         o->accounts = tls_only ? o->conc : need;
     }
     if (strcmp(o->scenario, "register") == 0)
         o->n = o->accounts;
     if (strcmp(o->scenario, "msg") == 0 && o->accounts < 2 * o->pairs)
         usage_exit("msg needs --accounts of at least 2 x --pairs");
+    if (offline && o->accounts < o->senders + 1)
+        usage_exit("offline needs --accounts of at least --senders + 1");
     if (strcmp(o->scenario, "idle") == 0 && o->accounts < o->n)
         fprintf(stderr, "loadgen: warning: %u sessions on %u accounts: several resources per "
                         "account make presence fan-out grow with their square\n",

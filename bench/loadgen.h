@@ -6,8 +6,9 @@
  * SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677), resource binding
  * (RFC 6120 §7), the legacy session (RFC 3921 §3) when the server says it
  * is not optional, and initial presence. Scenarios (loadgen_scen.c) use
- * these connections to measure logins, idle memory, messages and the TLS
- * handshake ceiling; each prints one machine-parsable figure line.
+ * these connections to measure logins, idle memory, messages, offline
+ * storage and delivery, and the TLS handshake ceiling; each prints one
+ * machine-parsable figure line.
  *
  * Files: loadgen.c (options, set-up, main), loadgen_conn.c (socket, TLS
  * memory pipe, lifetime), loadgen_xmpp.c (the login state machine's
@@ -44,6 +45,8 @@
 /* Latency samples kept per figure; past it, reservoir sampling keeps a
  * uniform subset, so percentiles stay unbiased and memory bounded. */
 #define LG_SAMPLES_MAX (1u << 20)
+/* Most messages the offline scenario sends (it keeps two bytes each). */
+#define LG_OFFLINE_MAX 10000000u
 
 enum lg_tls_mode { LG_STARTTLS, LG_DIRECT_TLS };
 
@@ -74,10 +77,13 @@ struct lg_opts {
     uint32_t src_count;
     pid_t server_pid;           /* 0: unknown (no RSS, no server CPU) */
     double duration_s;          /* msg: sending time */
-    uint64_t count;             /* msg: bound on messages sent */
+    uint64_t count;             /* msg: bound on messages sent; offline: messages */
     uint32_t pairs;             /* msg: account pairs */
-    uint32_t window;            /* msg: messages in flight per direction */
-    uint32_t body_bytes;        /* msg: body length */
+    uint32_t window;            /* msg: messages in flight per direction;
+                                 * offline: per sender, until a ping covers them */
+    uint32_t body_bytes;        /* msg, offline: body length */
+    uint32_t senders;           /* offline: accounts sending to the first one */
+    uint32_t ping_every;        /* offline: a ping after this many messages */
     uint32_t probes;            /* idle: ping round trips after settling */
     double settle_s;            /* idle: wait before reading RSS */
     double hold_s;              /* idle: keep sessions this long after */

@@ -133,6 +133,7 @@ run login --direct --resume -n 40 -c 4
 run tls-ceiling -n 40 -c 4
 run msg --pairs 3 --window 4 --duration 3 --settle 0.2
 run idle -n "$ACCOUNTS" -c 3 --probes 20 --settle 0.5
+run offline --count 200 --senders 2 --accounts 3
 run register --prefix smoke --accounts 2 -c 2
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
