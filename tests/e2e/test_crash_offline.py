@@ -175,10 +175,10 @@ def take_delivery(login, el):
 
 
 def drain(srv, ledger, box, label, delay_s=0.0, stop=None):
-    """Logs box in, sends available presence (priority 0) and a ping, and
-    records every message delivered until that ping's result (then the
-    login is confirmed), then sends a second ping and records anything
-    delivered before its result as late. Returns the Login; a dead server
+    """Logs box in, sends available presence (priority 0) and pings until
+    a ping's result comes with nothing delivered since it was sent (then
+    the login is confirmed: a backlog comes in chunks), then sends one more
+    ping and records anything delivered before its result as late. Returns the Login; a dead server
     ends it early (unconfirmed)."""
     if delay_s and stop is not None and stop.wait(delay_s):
         return None
@@ -190,17 +190,30 @@ def drain(srv, ledger, box, label, delay_s=0.0, stop=None):
     except (OSError, AssertionError):
         return login
     try:
+        # A backlog comes in chunks, each after the tombstone of the one
+        # before: ping until a ping's result arrives with nothing new
+        # delivered since it was sent; then every delivery went out and its
+        # tombstone is durable (the login is confirmed). One more ping
+        # catches anything late.
+        k = 1
+        mark = 0
         s.send("<presence><priority>0</priority></presence>" + ping_xml("drain-1"))
         into = login.bodies
         for _ in range(4 * MAX_PER_SENDER_ROUND * SENDERS * ROUNDS + 10):
             el = s.next_element(what="a delivery or the ping result")
             if el.tag == TAG_MESSAGE and el.get("type") == "chat":
                 into.append(take_delivery(login, el))
-            elif el.tag == TAG_IQ and el.get("id") == "drain-1" and el.get("type") == "result":
-                login.confirmed = True
-                into = login.late
-                s.send(ping_xml("drain-2"))
-            elif el.tag == TAG_IQ and el.get("id") == "drain-2" and el.get("type") == "result":
+            elif (el.tag == TAG_IQ and el.get("id") == "drain-%d" % k and not login.confirmed
+                  and el.get("type") == "result"):
+                if len(login.bodies) == mark:
+                    login.confirmed = True
+                    into = login.late
+                    s.send(ping_xml("drain-last"))
+                else:
+                    mark = len(login.bodies)
+                    k += 1
+                    s.send(ping_xml("drain-%d" % k))
+            elif el.tag == TAG_IQ and el.get("id") == "drain-last" and el.get("type") == "result":
                 return login
             elif el.tag != TAG_PRESENCE:  # its own presence may come back
                 ledger.note_error("%s got %s" % (label, ET.tostring(el, encoding="unicode")))
