@@ -33,7 +33,6 @@
 
 #define JT_PATH_BYTES 4096  /* a longer data_dir path is refused as a usage error */
 #define JT_PID_BYTES 32     /* what we read of the lock file: a decimal pid */
-#define JT_TIME_BYTES 40    /* "2024-05-01T12:00:00.123456Z" and room */
 #define KEY_ENV "STANZAD_JOURNAL_KEY"
 
 /* Bookkeeping of one run. */
@@ -170,23 +169,6 @@ static int run_verify(struct jtool *t)
 
 /* ---- dump: one line per record ---- */
 
-static void iso_time(int64_t us, char out[JT_TIME_BYTES])
-{
-    int64_t s = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        s--;
-    }
-    time_t tt = (time_t)s;
-    struct tm tm;
-    size_t n = gmtime_r(&tt, &tm) ? strftime(out, JT_TIME_BYTES, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
-    if (n == 0) {
-        snprintf(out, JT_TIME_BYTES, "@%" PRId64 "us", us);
-        return;
-    }
-    snprintf(out + n, JT_TIME_BYTES - n, ".%06" PRId64 "Z", frac);
-}
-
 static const char *origin_name(enum ev_origin k)
 {
     switch (k) {
@@ -199,22 +181,6 @@ static const char *origin_name(enum ev_origin k)
     return "origin?";
 }
 
-/* Writes the line, with CR and LF as character references so that one
- * record stays one line (a multi-line body with --bodies). */
-static void put_line(const struct buf *b)
-{
-    for (size_t i = 0; i < b->len; i++) {
-        uint8_t c = b->p[i];
-        if (c == '\n')
-            fputs("&#10;", stdout);
-        else if (c == '\r')
-            fputs("&#13;", stdout);
-        else
-            putchar(c);
-    }
-    putchar('\n');
-}
-
 static int dump_cb(void *arg, const struct jrec *r)
 {
     struct jtool *t = arg;
@@ -223,14 +189,14 @@ static int dump_cb(void *arg, const struct jrec *r)
         return -ERR_CLOSED;
     }
     int err = 0;
-    char when[JT_TIME_BYTES], head[256];
+    char when[DUMP_TIME_BYTES], head[256];
     if (r->erased) { /* crypto-erased: only the frame is left to show */
-        iso_time(r->time_us, when);
+        dump_time(r->time_us, when);
         buf_reset(&t->line);
         snprintf(head, sizeof head, "%" PRIu64 " %s %s (content erased)", r->seq, when,
                  ev_type_name((enum ev_type)r->type));
         buf_puts(&t->line, head);
-        put_line(&t->line);
+        dump_line(&t->line);
         return 0;
     }
     struct event *ev = event_decode(r->seq, r->time_us, (enum ev_type)r->type, r->payload,
@@ -241,7 +207,7 @@ static int dump_cb(void *arg, const struct jrec *r)
         return err ? err : -ERR_CORRUPT;
     }
     const char *type = ev_type_name(ev->type);
-    iso_time(r->time_us, when);
+    dump_time(r->time_us, when);
     buf_reset(&t->line);
     if (strcmp(type, "?") == 0)
         snprintf(head, sizeof head, "%" PRIu64 " %s type-%u ", r->seq, when, (unsigned)r->type);
@@ -255,7 +221,7 @@ static int dump_cb(void *arg, const struct jrec *r)
     buf_put_u8(&t->line, ' ');
     scrub_tree(ev->body, t->bodies);
     xml_serialize(ev->body, NULL, &t->line);
-    put_line(&t->line);
+    dump_line(&t->line);
     event_free(ev);
     return 0;
 }

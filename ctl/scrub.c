@@ -1,8 +1,10 @@
 /* scrub: see scrub.h. */
 #include "ctl/scrub.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernel/buf.h"
 
@@ -79,4 +81,35 @@ void scrub_tree(struct xnode *n, int bodies)
     }
     for (struct xnode *c = n->kids; c; c = c->next)
         scrub_tree(c, bodies);
+}
+
+void dump_time(int64_t us, char out[DUMP_TIME_BYTES])
+{
+    int64_t s = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        s--;
+    }
+    time_t tt = (time_t)s;
+    struct tm tm;
+    size_t n = gmtime_r(&tt, &tm) ? strftime(out, DUMP_TIME_BYTES, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
+    if (n == 0) {
+        snprintf(out, DUMP_TIME_BYTES, "@%" PRId64 "us", us);
+        return;
+    }
+    snprintf(out + n, DUMP_TIME_BYTES - n, ".%06" PRId64 "Z", frac);
+}
+
+void dump_line(const struct buf *b)
+{
+    for (size_t i = 0; i < b->len; i++) {
+        uint8_t ch = b->p[i];
+        if (ch == '\n')
+            fputs("&#10;", stdout);
+        else if (ch == '\r')
+            fputs("&#13;", stdout);
+        else
+            putchar(ch);
+    }
+    putchar('\n');
 }

@@ -27,7 +27,6 @@
 #include "snapshot/snapshot.h"
 
 #define ST_PATH_BYTES 4096
-#define ST_TIME_BYTES 40
 #define KEY_ENV "STANZAD_JOURNAL_KEY"
 
 struct stool {
@@ -71,51 +70,19 @@ static int load_key(struct stool *t)
     return STOOL_OK;
 }
 
-static void iso_time(int64_t us, char out[ST_TIME_BYTES])
-{
-    int64_t s = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        s--;
-    }
-    time_t tt = (time_t)s;
-    struct tm tm;
-    size_t n = gmtime_r(&tt, &tm) ? strftime(out, ST_TIME_BYTES, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
-    if (n == 0) {
-        snprintf(out, ST_TIME_BYTES, "@%" PRId64 "us", us);
-        return;
-    }
-    snprintf(out + n, ST_TIME_BYTES - n, ".%06" PRId64 "Z", frac);
-}
-
-/* One line per item: CR and LF become character references. */
-static void put_line(const struct buf *b)
-{
-    for (size_t i = 0; i < b->len; i++) {
-        uint8_t c = b->p[i];
-        if (c == '\n')
-            fputs("&#10;", stdout);
-        else if (c == '\r')
-            fputs("&#13;", stdout);
-        else
-            putchar(c);
-    }
-    putchar('\n');
-}
-
 static int print_message(void *arg, const char *bare, uint64_t id, int64_t time_us,
                          const struct xnode *msg)
 {
     struct stool *t = arg;
-    char when[ST_TIME_BYTES];
+    char when[DUMP_TIME_BYTES];
     struct xnode *copy = xml_copy(msg); /* scrubbing edits the tree */
     scrub_tree(copy, t->bodies);
-    iso_time(time_us, when);
+    dump_time(time_us, when);
     buf_reset(&t->line);
     buf_printf(&t->line, "  offline %s id %" PRIu64 " %s ", bare, id, when);
     xml_serialize(copy, NULL, &t->line);
     xml_free(copy);
-    put_line(&t->line);
+    dump_line(&t->line);
     return 0;
 }
 
@@ -162,7 +129,7 @@ static void print_state(struct stool *t, const struct dispatch *d, const uint8_t
 static int dump_state(struct stool *t, const char *name, uint64_t seq, int64_t time_us,
                       const uint8_t *state, size_t len)
 {
-    char when[ST_TIME_BYTES];
+    char when[DUMP_TIME_BYTES];
     struct dispatch *d = dispatch_new();
     int rc = dispatch_decode(d, state, len);
     if (!rc && dispatch_last_seq(d) != seq)
@@ -174,7 +141,7 @@ static int dump_state(struct stool *t, const char *name, uint64_t seq, int64_t t
         dispatch_free(d);
         return STOOL_DAMAGE;
     }
-    iso_time(time_us, when);
+    dump_time(time_us, when);
     printf("snapshot %s: seq %" PRIu64 ", taken %s, %zu bytes of state\n", name, seq, when, len);
     print_state(t, d, state, len);
     dispatch_free(d);
