@@ -38,6 +38,7 @@
 /* Bookkeeping of one run. */
 struct jtool {
     const char *data_dir;
+    const char *key_command; /* config journal_key_command; "" when none */
     int lock_fd;
     FILE *notes;      /* where reports go: stdout for verify, stderr for dump */
     struct journal *j;
@@ -94,12 +95,12 @@ static int open_journal(struct jtool *t, int verify)
     char path[JT_PATH_BYTES];
     struct journal_opts o = {0};
     snprintf(path, sizeof path, "%s/journal.key", t->data_dir);
-    if (!getenv(KEY_ENV) && access(path, F_OK) != 0) {
-        fprintf(stderr, "stanzactl: no journal key: %s: %s, and %s is not set\n", path,
-                strerror(errno), KEY_ENV);
+    if (!getenv(KEY_ENV) && !*t->key_command && access(path, F_OK) != 0) {
+        fprintf(stderr, "stanzactl: no journal key: %s: %s, and neither %s nor "
+                "journal_key_command is set\n", path, strerror(errno), KEY_ENV);
         return JTOOL_DAMAGE;
     }
-    int rc = journal_key_load(path, o.key, t->err, sizeof t->err);
+    int rc = journal_key_obtain(path, t->key_command, 0, o.key, t->err, sizeof t->err);
     if (rc) {
         fprintf(stderr, "stanzactl: journal key: %s\n", t->err);
         return JTOOL_DAMAGE;
@@ -290,7 +291,8 @@ static int usage(const char *msg)
 
 int journal_tool_main(const struct config *cfg, int argc, char **argv)
 {
-    struct jtool t = {.data_dir = cfg->data_dir, .lock_fd = -1};
+    struct jtool t = {.data_dir = cfg->data_dir, .key_command = cfg->journal_key_command,
+                      .lock_fd = -1};
     uint64_t from = 0;
     if (argc < 1)
         return usage("journal: which command? verify or dump");

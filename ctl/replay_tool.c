@@ -40,6 +40,7 @@
 /* Bookkeeping of one run. */
 struct rtool {
     const char *data_dir;
+    const char *key_command; /* config journal_key_command; "" when none */
     int lock_fd;
     struct journal *j;
     uint8_t key[JOURNAL_KEY_LEN]; /* for the snapshots; wiped at the end */
@@ -93,12 +94,12 @@ static int open_journal(struct rtool *t)
     char path[RT_PATH_BYTES];
     struct journal_opts o = {0};
     snprintf(path, sizeof path, "%s/journal.key", t->data_dir);
-    if (!getenv(KEY_ENV) && access(path, F_OK) != 0) {
-        fprintf(stderr, "stanzactl: no journal key: %s: %s, and %s is not set\n", path,
-                strerror(errno), KEY_ENV);
+    if (!getenv(KEY_ENV) && !*t->key_command && access(path, F_OK) != 0) {
+        fprintf(stderr, "stanzactl: no journal key: %s: %s, and neither %s nor "
+                "journal_key_command is set\n", path, strerror(errno), KEY_ENV);
         return REPLAY_EXIT_FAIL;
     }
-    if (journal_key_load(path, t->key, t->err, sizeof t->err)) {
+    if (journal_key_obtain(path, t->key_command, 0, t->key, t->err, sizeof t->err)) {
         fprintf(stderr, "stanzactl: journal key: %s\n", t->err);
         return REPLAY_EXIT_FAIL;
     }
@@ -339,7 +340,8 @@ static int usage(const char *msg)
 
 int replay_tool_main(const struct config *cfg, int argc, char **argv)
 {
-    struct rtool t = {.data_dir = cfg->data_dir, .lock_fd = -1};
+    struct rtool t = {.data_dir = cfg->data_dir, .key_command = cfg->journal_key_command,
+                      .lock_fd = -1};
     if (argc < 1)
         return usage("replay: which command? --verify, --record FILE or --check FILE");
     int verify = strcmp(argv[0], "--verify") == 0;

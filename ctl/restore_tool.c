@@ -67,16 +67,17 @@ static int has_file(const char *dir, const char *suffix)
 }
 
 /* The journal key, never made here. Returns 0 or an exit status. */
-static int load_key(const char *dir, uint8_t key[JOURNAL_KEY_LEN])
+static int load_key(const char *dir, const char *key_command, uint8_t key[JOURNAL_KEY_LEN])
 {
     char path[RT_PATH_BYTES], err[512] = "";
     snprintf(path, sizeof path, "%s/journal.key", dir);
-    if (!getenv(KEY_ENV) && access(path, F_OK) != 0) {
-        fprintf(stderr, "stanzactl: no journal key: %s: %s, and %s is not set; a restore needs "
-                "the master key the backup was sealed with\n", path, strerror(errno), KEY_ENV);
+    if (!getenv(KEY_ENV) && !*key_command && access(path, F_OK) != 0) {
+        fprintf(stderr, "stanzactl: no journal key: %s: %s, and neither %s nor "
+                "journal_key_command is set; a restore needs the master key the backup was "
+                "sealed with\n", path, strerror(errno), KEY_ENV);
         return RTOOL_FAILED;
     }
-    if (journal_key_load(path, key, err, sizeof err)) {
+    if (journal_key_obtain(path, key_command, 0, key, err, sizeof err)) {
         fprintf(stderr, "stanzactl: journal key: %s\n", err);
         return RTOOL_FAILED;
     }
@@ -208,7 +209,7 @@ static int restore(const struct config *cfg, const char *file)
                 "data directory); restore into a new, empty one\n", cfg->data_dir);
         return RTOOL_FAILED;
     }
-    int rc = load_key(cfg->data_dir, key);
+    int rc = load_key(cfg->data_dir, cfg->journal_key_command, key);
     uint64_t seq = 0;
     uint8_t *state = NULL;
     size_t len = 0;

@@ -31,6 +31,7 @@
 
 struct stool {
     const char *data_dir;
+    const char *key_command; /* config journal_key_command; "" when none */
     int bodies;
     uint8_t key[JOURNAL_KEY_LEN];
     struct buf line;
@@ -58,12 +59,12 @@ static int load_key(struct stool *t)
 {
     char path[ST_PATH_BYTES], err[1024] = "";
     snprintf(path, sizeof path, "%s/journal.key", t->data_dir);
-    if (!getenv(KEY_ENV) && access(path, F_OK) != 0) {
-        fprintf(stderr, "stanzactl: no journal key: %s: %s, and %s is not set\n", path,
-                strerror(errno), KEY_ENV);
+    if (!getenv(KEY_ENV) && !*t->key_command && access(path, F_OK) != 0) {
+        fprintf(stderr, "stanzactl: no journal key: %s: %s, and neither %s nor "
+                "journal_key_command is set\n", path, strerror(errno), KEY_ENV);
         return STOOL_DAMAGE;
     }
-    if (journal_key_load(path, t->key, err, sizeof err)) {
+    if (journal_key_obtain(path, t->key_command, 0, t->key, err, sizeof err)) {
         fprintf(stderr, "stanzactl: journal key: %s\n", err);
         return STOOL_DAMAGE;
     }
@@ -271,7 +272,7 @@ static int usage(const char *msg)
 
 int snapshot_tool_main(const struct config *cfg, int argc, char **argv)
 {
-    struct stool t = {.data_dir = cfg->data_dir};
+    struct stool t = {.data_dir = cfg->data_dir, .key_command = cfg->journal_key_command};
     const char *file = NULL;
     if (argc < 1 || strcmp(argv[0], "dump") != 0)
         return usage("snapshot: unknown command (`snapshot` alone takes one now)");

@@ -159,5 +159,14 @@ void journal_batch_free(struct jbatch *b);
  * Returns 0 or a negative code with a reason in errbuf. */
 int journal_key_load(const char *path, uint8_t key[JOURNAL_KEY_LEN] /* OUT */, char *errbuf,
                      size_t errlen);
+/* The key from, in this order: STANZAD_JOURNAL_KEY; else the output of
+ * `command` (config journal_key_command; NULL or "": none) run with
+ * /bin/sh -c, 64 hex digits with optional surrounding white space, where
+ * a failing command, no output or a malformed key is an error; else the
+ * key file at path, made when missing only if `create` (the server;
+ * offline tools pass 0). Returns 0 or a negative code with a reason in
+ * errbuf, which never holds the key. */
+int journal_key_obtain(const char *path, const char *command, int create,
+                       uint8_t key[JOURNAL_KEY_LEN] /* OUT */, char *errbuf, size_t errlen);
 
 #endif

@@ -511,6 +511,27 @@ static void derive_path(char **path, const char *dir, const char *name)
     *path = p;
 }
 
+/* The group chat service's domain: chat.<domain> unless set; "off"
+ * turns the service off (an empty domain in server-started). */
+static int finish_muc_domain(struct config *c, char *errbuf, size_t errlen)
+{
+    if (strcmp(c->muc_domain, "off") == 0) {
+        c->muc_domain[0] = '\0';
+        return 0;
+    }
+    if (c->muc_domain[0] == '\0') {
+        size_t n = strlen(c->domain) + sizeof "chat.";
+        free(c->muc_domain);
+        c->muc_domain = xmalloc(n);
+        snprintf(c->muc_domain, n, "chat.%s", c->domain);
+    }
+    for (char *p = c->muc_domain; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    if (strcmp(c->muc_domain, c->domain) == 0)
+        return fail(errbuf, errlen, "muc_domain must differ from domain");
+    return check_domain(c->muc_domain, errbuf, errlen);
+}
+
 int config_finish(struct config *c, char *errbuf, size_t errlen)
 {
     assert(c->domain != NULL);
@@ -533,7 +554,7 @@ int config_finish(struct config *c, char *errbuf, size_t errlen)
     derive_path(&c->tls_cert, c->data_dir, "tls/cert.pem");
     derive_path(&c->tls_key, c->data_dir, "tls/key.pem");
     derive_path(&c->backup_dir, c->data_dir, "backups");
-    return 0;
+    return finish_muc_domain(c, errbuf, errlen);
 }
 
 /* --- printing ----------------------------------------------------------- */

@@ -37,11 +37,18 @@ enum cfg_type { CFG_STR, CFG_UINT, CFG_ENUM, CFG_BOOL };
     X(login_timeout_s, CFG_UINT, "60", "5..3600", "time a connection has to authenticate and bind") \
     X(journal_sync, CFG_ENUM, "batch", "always|batch|none", "when the journal calls fsync (doc/operations.md)") \
     X(journal_segment_bytes, CFG_UINT, "67108864", "65536..4294967295", "size at which a new journal segment starts") \
+    X(journal_key_command, CFG_STR, "", "", "shell command printing the journal master key (64 hex digits) at start; empty: journal.key") \
     X(snapshot_every_events, CFG_UINT, "100000", "0..4294967295", "take a snapshot after this many events (0: never by count)") \
     X(snapshot_every_s, CFG_UINT, "3600", "0..31536000", "take a snapshot after this many seconds if anything changed (0: never by time)") \
     X(snapshots_keep, CFG_UINT, "2", "1..1000", "snapshots kept; the journal is kept back to the oldest of them") \
     X(offline_quota, CFG_UINT, "1000", "0..1000000", "messages kept for one offline account; past it senders get service-unavailable") \
     X(vcard_bytes_max, CFG_UINT, "65536", "1024..1048576", "largest vCard or private-storage item one account may store, in bytes") \
+    X(muc_domain, CFG_STR, "", "", "domain of the group chat service (XEP-0045); empty: chat.<domain>; \"off\": no service") \
+    X(muc_local_create_only, CFG_BOOL, "yes", "", "only users of this server's domain may create rooms") \
+    X(muc_foreign_need_invite, CFG_BOOL, "yes", "", "users of other servers enter a room only when invited or affiliated") \
+    X(muc_history_max, CFG_UINT, "20", "0..1000", "most messages a room keeps in memory for newcomers (never on disk)") \
+    X(muc_max_users, CFG_UINT, "1000", "1..100000", "most occupants one room may have") \
+    X(muc_rooms_max, CFG_UINT, "10000", "1..10000000", "most rooms the service holds") \
     X(audit_retention_days, CFG_UINT, "365", "0..36500", "audit entries older than this many days are dropped (0: kept forever)") \
     X(backup_dir, CFG_STR, "", "", "directory for encrypted backups; empty: <data_dir>/backups") \
     X(backup_recipient, CFG_STR, "", "", "OpenPGP key fingerprint backups are encrypted to (empty: no backups)") \

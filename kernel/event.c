@@ -74,6 +74,20 @@ void event_set_limits(struct event *started, uint64_t offline_quota, uint64_t vc
     xml_set_attr(started->body, "vcard-bytes-max", v);
 }
 
+void event_set_muc(struct event *started, const struct muc_settings *m)
+{
+    char v[24];
+    xml_set_attr(started->body, "muc-domain", m->domain ? m->domain : "");
+    xml_set_attr(started->body, "muc-local-create-only", m->local_create_only ? "1" : "0");
+    xml_set_attr(started->body, "muc-foreign-need-invite", m->foreign_need_invite ? "1" : "0");
+    snprintf(v, sizeof v, "%llu", (unsigned long long)m->history_max);
+    xml_set_attr(started->body, "muc-history-max", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)m->max_users);
+    xml_set_attr(started->body, "muc-max-users", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)m->rooms_max);
+    xml_set_attr(started->body, "muc-rooms-max", v);
+}
+
 uint64_t event_limit(const struct event *started, const char *name, uint64_t dflt)
 {
     const char *v = xml_attr(started->body, name);

@@ -38,7 +38,8 @@
     X(EV_ACCOUNT_LIST, 8, "account-list") /* operator query, audited */  \
     X(EV_AUDIT_QUERY, 9, "audit-query")   /* operator: the audit timeline */ \
     X(EV_OFFLINE_STORE, 10, "offline-store")         /* decision: keep a message */ \
-    X(EV_OFFLINE_DELIVERED, 11, "offline-delivered") /* tombstone of stored ones */
+    X(EV_OFFLINE_DELIVERED, 11, "offline-delivered") /* tombstone of stored ones */ \
+    X(EV_AUDIT_NOTE, 12, "audit-note") /* decision: a change for the audit timeline */
 
 enum ev_type {
 #define X(e, num, name) e = num,
@@ -94,6 +95,15 @@ int event_is_erased(const struct event *ev);
  * event: attributes offline-quota and vcard-bytes-max. Handlers read them
  * with event_limit(); an event without them gets the defaults. */
 void event_set_limits(struct event *started, uint64_t offline_quota, uint64_t vcard_bytes_max);
+/* The group chat service's settings on a server-started event: muc-domain
+ * ("" : none), muc-local-create-only, muc-foreign-need-invite,
+ * muc-history-max, muc-max-users, muc-rooms-max (read with event_limit). */
+struct muc_settings {
+    const char *domain;
+    int local_create_only, foreign_need_invite;
+    uint64_t history_max, max_users, rooms_max;
+};
+void event_set_muc(struct event *started, const struct muc_settings *m);
 /* The limit attribute `name` of a server-started event, or dflt. */
 uint64_t event_limit(const struct event *started, const char *name, uint64_t dflt);
 

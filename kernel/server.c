@@ -90,7 +90,7 @@ static int open_journal(struct server *s)
     char path[4096], err[512] = "";
     struct journal_opts o = {0};
     snprintf(path, sizeof path, "%s/journal.key", s->cfg.data_dir);
-    int rc = journal_key_load(path, o.key, err, sizeof err);
+    int rc = journal_key_obtain(path, s->cfg.journal_key_command, 1, o.key, err, sizeof err);
     if (rc) {
         log_error("journal key: %s", err);
         return rc;
@@ -260,6 +260,15 @@ static int server_start(struct server *s)
     struct event *started = event_server_started(s->cfg.domain, STANZAD_VERSION);
     audit_ev_set_retention(started, s->cfg.audit_retention_days);
     event_set_limits(started, s->cfg.offline_quota, s->cfg.vcard_bytes_max);
+    struct muc_settings muc = {
+        .domain = s->cfg.muc_domain,
+        .local_create_only = s->cfg.muc_local_create_only,
+        .foreign_need_invite = s->cfg.muc_foreign_need_invite,
+        .history_max = s->cfg.muc_history_max,
+        .max_users = s->cfg.muc_max_users,
+        .rooms_max = s->cfg.muc_rooms_max,
+    };
+    event_set_muc(started, &muc);
     bus_submit(s->bus, started);
     snapshotter_start(s, snap_seq);
     backup_start(s);

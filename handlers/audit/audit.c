@@ -2,7 +2,8 @@
  * (a window v[head..n) of one array, trimmed from the front) and the set
  * of JIDs that exist, kept to tell a change that happened from one the
  * accounts handler refused. Events: server-started (retention),
- * account-register, account-passwd, account-delete, audit-query. */
+ * account-register, account-passwd, account-delete, audit-note,
+ * audit-query. */
 #include "handlers/audit/audit.h"
 
 #include <assert.h>
@@ -18,7 +19,8 @@
 #include "kernel/mem.h"
 #include "kernel/scram.h"
 
-#define AUDIT_SNAPSHOT_VERSION 1
+/* 2 added the notes' actor and detail; version 1 is still read. */
+#define AUDIT_SNAPSHOT_VERSION 2
 #define US_PER_DAY (86400LL * 1000000LL)
 /* Retention accepted from an event; larger values mean "forever" anyway. */
 #define AUDIT_RETENTION_DAYS_MAX 36500
@@ -26,10 +28,23 @@
  * past it the answer ends with a note to ask again with --since. */
 #define AUDIT_REPLY_MAX (32u << 20)
 
-/* What happened; the numbers are part of the snapshot format. */
-enum audit_what { AW_CREATED = 1, AW_PASSWD = 2, AW_DELETED = 3, AW_MAX_ };
+/* A JID longer than this in a note is not a JID (kernel/jid.h allows
+ * 3 x 1023 bytes and two separators): the note is ignored. */
+#define AUDIT_JID_BYTES_MAX 3071
+
+/* What happened; the numbers are part of the snapshot format. From
+ * AW_NOTE_FIRST on, entries come from audit notes and have an actor. */
+enum audit_what {
+    AW_CREATED = 1, AW_PASSWD = 2, AW_DELETED = 3,
+    AW_BLOCK = 4, AW_UNBLOCK = 5, AW_UNBLOCK_ALL = 6,
+    AW_ROOM_CREATED = 7, AW_ROOM_DESTROYED = 8, AW_ROOM_CONFIG = 9, AW_AFFILIATION = 10,
+    AW_MAX_
+};
+#define AW_NOTE_FIRST AW_BLOCK
 static const char *const what_name[AW_MAX_] = {
-    NULL, "account-created", "password-changed", "account-deleted"};
+    NULL, "account-created", "password-changed", "account-deleted",
+    "block", "unblock", "unblock-all",
+    "room-created", "room-destroyed", "room-config", "affiliation"};
 
 /* Who did it, from the event's origin; numbers are in snapshots too. An
  * in-band (client) change is made by the account holder: the subject. */
@@ -42,6 +57,8 @@ struct audit_entry {
     uint8_t what; /* enum audit_what */
     uint8_t by;   /* enum audit_by */
     char *subject; /* bare JID; owned */
+    char *actor;   /* notes: bare JID, "" for the server; else NULL; owned */
+    char *detail;  /* notes: short text, may be ""; else NULL; owned */
 };
 
 struct audit_state {
@@ -52,6 +69,13 @@ struct audit_state {
 };
 
 static const char present = 1;
+
+static void entry_free(struct audit_entry *e)
+{
+    free(e->subject);
+    free(e->actor);
+    free(e->detail);
+}
 
 static void *audit_create(void)
 {
@@ -65,7 +89,7 @@ static void audit_destroy(void *state)
 {
     struct audit_state *s = state;
     for (size_t i = s->head; i < s->n; i++)
-        free(s->v[i].subject);
+        entry_free(&s->v[i]);
     free(s->v);
     map_free(&s->jids);
     free(s);
@@ -82,7 +106,7 @@ size_t audit_count(const void *state)
 static void drop_oldest(struct audit_state *s)
 {
     assert(s->head < s->n);
-    free(s->v[s->head].subject);
+    entry_free(&s->v[s->head]);
     s->head++;
     /* Move the window back once half the array is dead space. */
     if (s->head == s->n || s->head >= s->cap / 2) {
@@ -92,16 +116,20 @@ static void drop_oldest(struct audit_state *s)
     }
 }
 
+/* actor and detail: NULL for account entries, set for notes. */
 static void push(struct audit_state *s, int64_t time_us, uint64_t seq, enum audit_what w,
-                 enum audit_by by, const char *subject)
+                 enum audit_by by, const char *subject, const char *actor, const char *detail)
 {
+    assert((w >= AW_NOTE_FIRST) == (actor != NULL));
     if (audit_count(s) >= AUDIT_ENTRIES_MAX)
         drop_oldest(s);
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 64;
         s->v = xrealloc(s->v, s->cap * sizeof *s->v);
     }
-    s->v[s->n++] = (struct audit_entry){time_us, seq, (uint8_t)w, (uint8_t)by, xstrdup(subject)};
+    s->v[s->n++] = (struct audit_entry){time_us, seq, (uint8_t)w, (uint8_t)by, xstrdup(subject),
+                                        actor ? xstrdup(actor) : NULL,
+                                        actor ? xstrdup(detail ? detail : "") : NULL};
     assert(audit_count(s) <= AUDIT_ENTRIES_MAX);
 }
 
@@ -195,7 +223,53 @@ static void apply_account(struct audit_state *s, const struct event *ev)
         return; /* accounts answers bad-request */
     enum audit_what w = account_change(s, ev, jid);
     if (w)
-        push(s, ev->time_us, ev->seq, w, by_of(ev), jid);
+        push(s, ev->time_us, ev->seq, w, by_of(ev), jid, NULL, NULL);
+}
+
+/* --- notes from other handlers ------------------------------------------- */
+
+static enum audit_what note_what(const char *word)
+{
+    for (int w = AW_NOTE_FIRST; word && w < AW_MAX_; w++)
+        if (strcmp(what_name[w], word) == 0)
+            return (enum audit_what)w;
+    return 0;
+}
+
+/* A copy of text cut to max bytes at a UTF-8 character boundary, with
+ * control characters as '?': one entry stays one line. */
+static char *bounded_text(const char *text, size_t max)
+{
+    size_t n = strlen(text);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+            n--; /* text[n] continues a character: cut before it */
+    }
+    char *out = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    out[n] = 0;
+    return out;
+}
+
+/* The note is recorded as it is: its maker decided that the change took
+ * effect. Only a note from the server (a decision) with a known word and
+ * a subject counts; anything else is not ours to record. */
+static void apply_note(struct audit_state *s, const struct event *ev)
+{
+    enum audit_what w = note_what(xml_attr(ev->body, "what"));
+    const char *subject = xml_attr(ev->body, "subject");
+    const char *actor = xml_attr(ev->body, "actor");
+    const char *detail = xml_attr(ev->body, "detail");
+    if (ev->origin_kind != ORIGIN_SERVER || !w || !subject || !*subject || !actor ||
+        strlen(subject) > AUDIT_JID_BYTES_MAX || strlen(actor) > AUDIT_JID_BYTES_MAX)
+        return;
+    char *d = bounded_text(detail ? detail : "", AUDIT_NOTE_DETAIL_MAX);
+    push(s, ev->time_us, ev->seq, w, AB_SERVER, subject, actor, d);
+    free(d);
 }
 
 /* --- the operator's query ------------------------------------------------- */
@@ -227,6 +301,19 @@ static int by_time(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* One line per entry. A note names its actor (by=server when the server
+ * made the change) and ends with its detail, which may hold spaces. */
+static void put_line(struct buf *b, const struct audit_entry *e)
+{
+    put_time(b, e->time_us);
+    const char *by = e->actor ? (*e->actor ? e->actor : "server") : by_name[e->by];
+    buf_printf(b, " seq=%llu %s %s by=%s", (unsigned long long)e->seq, what_name[e->what],
+               e->subject, by);
+    if (e->detail && *e->detail)
+        buf_printf(b, " detail=%s", e->detail);
+    buf_puts(b, "\n");
+}
+
 static void apply_query(struct audit_state *s, const struct event *ev, struct effects *out)
 {
     const char *since_s = xml_attr(ev->body, "since");
@@ -245,9 +332,7 @@ static void apply_query(struct audit_state *s, const struct event *ev, struct ef
             buf_printf(&b, "(%zu more; ask again with --since the last time above)\n", k - i);
             break;
         }
-        put_time(&b, sel[i]->time_us);
-        buf_printf(&b, " seq=%llu %s %s by=%s\n", (unsigned long long)sel[i]->seq,
-                   what_name[sel[i]->what], sel[i]->subject, by_name[sel[i]->by]);
+        put_line(&b, sel[i]);
     }
     free(sel);
     fx_ctl(out, ev->origin, 0, buf_cstr(&b));
@@ -265,6 +350,7 @@ static int audit_apply(void *state, const struct event *ev, struct effects *out)
     case EV_ACCOUNT_REGISTER:
     case EV_ACCOUNT_PASSWD:
     case EV_ACCOUNT_DELETE: apply_account(s, ev); return 0;
+    case EV_AUDIT_NOTE: apply_note(s, ev); return 0;
     case EV_AUDIT_QUERY:
         if (ev->origin_kind == ORIGIN_CTL)
             apply_query(s, ev, out);
@@ -292,11 +378,28 @@ struct event *audit_ev_query(uint64_t origin, int64_t since_us, uint64_t retenti
     return ev;
 }
 
+struct event *audit_ev_note(const char *what, const char *subject, const char *actor,
+                            const char *detail)
+{
+    assert(note_what(what) != 0);
+    assert(subject && *subject && actor);
+    struct event *ev = event_new(EV_AUDIT_NOTE, ORIGIN_SERVER, 0, subject, NULL);
+    char *d = bounded_text(detail ? detail : "", AUDIT_NOTE_DETAIL_MAX);
+    xml_set_attr(ev->body, "what", what);
+    xml_set_attr(ev->body, "subject", subject);
+    xml_set_attr(ev->body, "actor", actor);
+    xml_set_attr(ev->body, "detail", d);
+    free(d);
+    return ev;
+}
+
 /* --- snapshot ------------------------------------------------------------------ */
 
 /* Snapshot: u8 version, varint retention_days, varint jid count, str jid
  * (sorted), varint entry count, then per entry in sequence order:
- * u64 time_us (two's complement), varint seq, u8 what, u8 by, str subject. */
+ * u64 time_us (two's complement), varint seq, u8 what, u8 by, str subject,
+ * and from version 2 on, when what >= AW_NOTE_FIRST (a note), str actor,
+ * str detail. Version 1 has no notes. */
 static void audit_encode(const void *state, struct buf *out)
 {
     const struct audit_state *s = state;
@@ -316,6 +419,10 @@ static void audit_encode(const void *state, struct buf *out)
         buf_put_u8(out, e->what);
         buf_put_u8(out, e->by);
         buf_put_str(out, e->subject);
+        if (e->what >= AW_NOTE_FIRST) {
+            buf_put_str(out, e->actor);
+            buf_put_str(out, e->detail);
+        }
     }
 }
 
@@ -336,11 +443,39 @@ static int decode_jids(struct audit_state *s, struct rd *in)
     return in->err ? -ERR_CORRUPT : 0;
 }
 
+/* One entry of a version `version` snapshot; returns 0 or -ERR_CORRUPT.
+ * Entries are in strictly rising sequence order (*prev_seq). */
+static int decode_entry(struct audit_state *s, struct rd *in, int version, uint64_t *prev_seq)
+{
+    int64_t t = (int64_t)rd_u64(in);
+    uint64_t seq = rd_varint(in);
+    uint8_t w = rd_u8(in), by = rd_u8(in);
+    int note = w >= AW_NOTE_FIRST;
+    int wmax = version == 1 ? AW_NOTE_FIRST : AW_MAX_;
+    char *subject = rd_strdup(in);
+    char *actor = note && version >= 2 ? rd_strdup(in) : NULL;
+    char *detail = note && version >= 2 ? rd_strdup(in) : NULL;
+    int rc = 0;
+    if (in->err || !subject || w == 0 || w >= wmax || by >= AB_MAX_ || seq <= *prev_seq ||
+        (note && (!actor || !detail || strlen(detail) > AUDIT_NOTE_DETAIL_MAX)))
+        rc = -ERR_CORRUPT;
+    else
+        push(s, t, seq, (enum audit_what)w, (enum audit_by)by, subject, actor, detail);
+    free(subject);
+    free(actor);
+    free(detail);
+    *prev_seq = seq;
+    return rc;
+}
+
 static int audit_decode(void *state, struct rd *in)
 {
     struct audit_state *s = state;
-    if (rd_u8(in) != AUDIT_SNAPSHOT_VERSION)
-        return in->err ? -ERR_CORRUPT : -ERR_VERSION;
+    uint8_t version = rd_u8(in);
+    if (in->err)
+        return -ERR_CORRUPT;
+    if (version != 1 && version != AUDIT_SNAPSHOT_VERSION)
+        return -ERR_VERSION;
     s->retention_days = rd_varint(in);
     if (s->retention_days > AUDIT_RETENTION_DAYS_MAX || decode_jids(s, in))
         return -ERR_CORRUPT;
@@ -348,26 +483,16 @@ static int audit_decode(void *state, struct rd *in)
     if (n > AUDIT_ENTRIES_MAX)
         return -ERR_CORRUPT;
     uint64_t prev_seq = 0;
-    for (uint64_t i = 0; i < n && !in->err; i++) {
-        int64_t t = (int64_t)rd_u64(in);
-        uint64_t seq = rd_varint(in);
-        uint8_t w = rd_u8(in), by = rd_u8(in);
-        char *subject = rd_strdup(in);
-        if (in->err || !subject || w == 0 || w >= AW_MAX_ || by >= AB_MAX_ || seq <= prev_seq) {
-            free(subject);
-            return -ERR_CORRUPT; /* entries are in strictly rising sequence order */
-        }
-        push(s, t, seq, (enum audit_what)w, (enum audit_by)by, subject);
-        free(subject);
-        prev_seq = seq;
-    }
+    for (uint64_t i = 0; i < n && !in->err; i++)
+        if (decode_entry(s, in, version, &prev_seq))
+            return -ERR_CORRUPT;
     return in->err ? -ERR_CORRUPT : 0;
 }
 
 const struct handler audit_handler = {
     .name = "audit",
     .wants = EV_BIT(EV_SERVER_STARTED) | EV_BIT(EV_ACCOUNT_REGISTER) | EV_BIT(EV_ACCOUNT_PASSWD) |
-             EV_BIT(EV_ACCOUNT_DELETE) | EV_BIT(EV_AUDIT_QUERY),
+             EV_BIT(EV_ACCOUNT_DELETE) | EV_BIT(EV_AUDIT_NOTE) | EV_BIT(EV_AUDIT_QUERY),
     .create = audit_create,
     .destroy = audit_destroy,
     .apply = audit_apply,

@@ -3,13 +3,19 @@
  * State: bare JID -> sorted list of blocked JIDs (prepared, full form),
  * and, volatile, full JID -> connection of each resource that asked for
  * its list. Sorted lists give deterministic results, pushes and
- * snapshots, and a binary search per candidate when matching. */
+ * snapshots, and a binary search per candidate when matching.
+ *
+ * Audit: a command that changes the list emits one audit note (block,
+ * unblock, unblock-all) naming the JIDs that were added or removed; a
+ * command that changes nothing emits none. */
 #include "handlers/blocking/blocking.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/audit/audit.h"
+#include "kernel/buf.h"
 #include "kernel/jid.h"
 #include "kernel/map.h"
 #include "kernel/mem.h"
@@ -125,15 +131,17 @@ static int blist_add(struct blist *b, const char *jid)
     return 1;
 }
 
-static void blist_del(struct blist *b, const char *jid)
+/* Returns 1 when removed, 0 when it was not there. */
+static int blist_del(struct blist *b, const char *jid)
 {
     int found;
     size_t at = blist_pos(b, jid, &found);
     if (!found)
-        return;
+        return 0;
     free(b->v[at]);
     memmove(&b->v[at], &b->v[at + 1], (b->n - at - 1) * sizeof b->v[0]);
     b->n--;
+    return 1;
 }
 
 /* XEP-0016 §2.1 (XEP-0191 defers to it for matching): an item matches a JID
@@ -253,6 +261,44 @@ static void send_unavailable(struct blocking_state *s, const char *bare, const c
     fx_route(out, p);
 }
 
+/* --- audit notes ------------------------------------------------------------ */
+
+/* The JIDs a command changed, for an audit note: space-separated, in
+ * list order, cut short with "(+N more)" so the note stays within
+ * AUDIT_NOTE_DETAIL_MAX. */
+struct changed {
+    struct buf text;
+    size_t n, left_out;
+};
+
+/* Room kept for " (+N more)" at the end of the detail. */
+#define CHANGED_TAIL_BYTES 24
+
+static void changed_add(struct changed *c, const char *jid)
+{
+    size_t need = (c->n ? 1 : 0) + strlen(jid);
+    c->n++;
+    if (c->left_out || c->text.len + need > AUDIT_NOTE_DETAIL_MAX - CHANGED_TAIL_BYTES) {
+        c->left_out++;
+        return;
+    }
+    if (c->text.len)
+        buf_puts(&c->text, " ");
+    buf_puts(&c->text, jid);
+}
+
+/* Emits the note when anything changed, and frees c. */
+static void changed_note(struct changed *c, const char *what, const char *bare,
+                         struct effects *out)
+{
+    if (c->n) {
+        if (c->left_out)
+            buf_printf(&c->text, "%s(+%zu more)", c->text.len ? " " : "", c->left_out);
+        fx_event(out, audit_ev_note(what, bare, bare, buf_cstr(&c->text)));
+    }
+    buf_free(&c->text);
+}
+
 static int apply_block(struct blocking_state *s, const struct event *ev, const char *bare,
                        const struct xnode *cmd, struct effects *out)
 {
@@ -278,9 +324,15 @@ static int apply_block(struct blocking_state *s, const struct event *ev, const c
     }
     fx_stanza(out, ev->origin, stanza_reply(ev->body, "result"));
     push_all(s, ev, bare, "block", items, (size_t)n, out);
-    for (int i = 0; i < n; i++)
-        if (blist_add(b, items[i]))
+    struct changed added = {0};
+    buf_init(&added.text);
+    for (int i = 0; i < n; i++) {
+        if (blist_add(b, items[i])) {
             send_unavailable(s, bare, items[i], out);
+            changed_add(&added, items[i]);
+        }
+    }
+    changed_note(&added, "block", bare, out);
     free_items(items, (size_t)n);
     return 0;
 }
@@ -294,17 +346,23 @@ static int apply_unblock(struct blocking_state *s, const struct event *ev, const
     if (n < 0)
         return n;
     struct blist *b = map_get(&s->lists, bare);
+    struct changed removed = {0};
+    buf_init(&removed.text);
     if (n == 0) {
+        for (size_t i = 0; b && i < b->n; i++)
+            changed_add(&removed, b->v[i]);
         if (b)
             blist_free(map_del(&s->lists, bare));
     } else if (b) {
         for (int i = 0; i < n; i++)
-            blist_del(b, items[i]);
+            if (blist_del(b, items[i]))
+                changed_add(&removed, items[i]);
         if (b->n == 0)
             blist_free(map_del(&s->lists, bare));
     }
     fx_stanza(out, ev->origin, stanza_reply(ev->body, "result"));
     push_all(s, ev, bare, "unblock", items, (size_t)n, out);
+    changed_note(&removed, n == 0 ? "unblock-all" : "unblock", bare, out);
     free_items(items, (size_t)n);
     return 0;
 }

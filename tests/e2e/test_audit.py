@@ -2,7 +2,10 @@
 """test_audit: `stanzactl audit [--since T]` shows the account changes
 that took effect, in order, with who made them (by=operator for
 stanzactl, by=client for in-band XEP-0077) and when; a refused change is
-not listed; no password ever appears. The timeline outlives journal
+not listed; no password ever appears. A block made by a client (XEP-0191)
+is listed with the blocker as actor and the blocked JID as detail, once:
+blocking the same JID again changes nothing and adds nothing. The
+timeline outlives journal
 compaction: after two snapshots with restarts in between, the first
 journal segment (which held the early events) is deleted and the early
 entries are still listed, now coming from the snapshot."""
@@ -18,7 +21,8 @@ import harness as h  # noqa: E402
 from harness import check  # noqa: E402
 
 NS_REGISTER = "jabber:iq:register"
-LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) seq=(\d+) (\S+) (\S+) by=(\S+)$")
+LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) seq=(\d+) (\S+) (\S+) by=(\S+)"
+                  r"(?: detail=(.*))?$")
 
 
 def segments(srv):
@@ -37,6 +41,20 @@ def audit(srv, *args):
 def changes(lines):
     """(what, subject, by) of each line, in order."""
     return [LINE.match(l).group(3, 4, 5) for l in lines]
+
+
+def details(lines):
+    return [LINE.match(l).group(6) for l in lines]
+
+
+async def block_in_band(srv, user, password, jids):
+    """user blocks jids twice (XEP-0191); the second time is a no-op."""
+    c = await h.login(srv, "%s@localhost/audit" % user, password)
+    c.register_plugin("xep_0191")
+    for attempt in ("block", "block again (no change)"):
+        res = await c.plugin["xep_0191"].block(jids, timeout=h.STEP_TIMEOUT_S)
+        check(res["type"] == "result", "%s: %s of %s answered with a result" % (user, attempt, jids))
+    await c.close()
 
 
 def take_snapshot(srv):
@@ -72,6 +90,7 @@ async def main():
     ok(h.ctl(srv, "user", "del", "carol@localhost"), "del carol")
     r = h.ctl(srv, "user", "del", "carol@localhost")
     check(r.returncode == 1, "deleting carol twice is refused", r.stderr)
+    await block_in_band(srv, "bob", "pw-bob-2", ["spammer@localhost"])
 
     expected = [
         ("account-created", "alice@localhost", "operator"),
@@ -80,10 +99,13 @@ async def main():
         ("password-changed", "bob@localhost", "client"),
         ("account-created", "carol@localhost", "operator"),
         ("account-deleted", "carol@localhost", "operator"),
+        ("block", "bob@localhost", "bob@localhost"),
     ]
     lines, text = audit(srv)
     check(changes(lines) == expected,
           "audit lists exactly the changes that took effect, in order, with who", lines)
+    check(details(lines) == [None] * 6 + ["spammer@localhost"],
+          "the block names the blocked JID as its detail; account lines have none", lines)
     seqs = [int(LINE.match(l).group(2)) for l in lines]
     check(seqs == sorted(seqs), "... in sequence order", seqs)
     check(not any(p in text for p in passwords), "no password appears in the audit output")
@@ -110,6 +132,7 @@ async def main():
     check(after[:len(lines)] == lines,
           "after compaction and restarts the early entries are still there, unchanged", after)
     check(changes(after) == expected, "... and nothing else was added", after)
+    check(details(after)[-1] == "spammer@localhost", "... the block still with its detail", after)
     check(srv.stop() == 0, "stopped")
 
 

@@ -3,7 +3,9 @@
  * that took effect (with who and when), answers `audit [--since]` in time
  * order, drops entries past the retention carried by events, keeps at
  * most AUDIT_ENTRIES_MAX, and keeps entries and its JID set across a
- * snapshot round trip. */
+ * snapshot round trip. Audit notes (decisions of other handlers) become
+ * entries with actor and detail, bounded, and survive snapshots; a
+ * version 1 snapshot (before notes) is still read. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +273,170 @@ START_TEST(bound_drops_the_oldest_first)
 }
 END_TEST
 
+/* A note as the kernel journals a decision: origin server. */
+static void note(struct dispatch *d, const char *what, const char *subject, const char *actor,
+                 const char *detail)
+{
+    apply_quiet(d, audit_ev_note(what, subject, actor, detail));
+}
+
+START_TEST(notes_are_recorded_with_actor_and_detail)
+{
+    struct dispatch *d = fresh();
+    add(d, ORIGIN_CTL, "alice@localhost", 1);                                         /* 2 */
+    note(d, "block", "alice@localhost", "alice@localhost", "bob@localhost evil.example"); /* 3 */
+    note(d, "unblock-all", "alice@localhost", "alice@localhost", "");                 /* 4 */
+    note(d, "room-created", "den@chat.localhost", "alice@localhost", "");             /* 5 */
+    note(d, "affiliation", "den@chat.localhost", "", "member -> owner of bob@localhost"); /* 6 */
+    note(d, "room-destroyed", "den@chat.localhost", "alice@localhost", "");           /* 7 */
+    char *t = query(d, 0);
+    ck_assert_str_eq(t,
+        "1970-01-01T00:00:02.000000Z seq=2 account-created alice@localhost by=operator\n"
+        "1970-01-01T00:00:03.000000Z seq=3 block alice@localhost by=alice@localhost"
+        " detail=bob@localhost evil.example\n"
+        "1970-01-01T00:00:04.000000Z seq=4 unblock-all alice@localhost by=alice@localhost\n"
+        "1970-01-01T00:00:05.000000Z seq=5 room-created den@chat.localhost by=alice@localhost\n"
+        "1970-01-01T00:00:06.000000Z seq=6 affiliation den@chat.localhost by=server"
+        " detail=member -> owner of bob@localhost\n"
+        "1970-01-01T00:00:07.000000Z seq=7 room-destroyed den@chat.localhost by=alice@localhost\n");
+    free(t);
+    /* The note event is what the journal holds: origin server, the subject
+     * as the event's subject too. */
+    struct event *ev = audit_ev_note("room-config", "den@chat.localhost", "a@localhost", "x");
+    ck_assert_int_eq(ev->type, EV_AUDIT_NOTE);
+    ck_assert_int_eq(ev->origin_kind, ORIGIN_SERVER);
+    ck_assert_str_eq(ev->subject, "den@chat.localhost");
+    ck_assert_str_eq(xml_attr(ev->body, "what"), "room-config");
+    event_free(ev);
+    dispatch_free(d);
+}
+END_TEST
+
+START_TEST(notes_not_from_the_server_or_malformed_are_ignored)
+{
+    struct dispatch *d = fresh();
+    struct event *ev = audit_ev_note("block", "alice@localhost", "alice@localhost", "b@localhost");
+    ev->origin_kind = ORIGIN_C2S; /* not a decision */
+    apply_quiet(d, ev);
+    ev = audit_ev_note("block", "alice@localhost", "alice@localhost", "b@localhost");
+    xml_set_attr(ev->body, "what", "message-sent"); /* not a word of the list */
+    apply_quiet(d, ev);
+    ev = audit_ev_note("block", "alice@localhost", "alice@localhost", "b@localhost");
+    xml_set_attr(ev->body, "subject", "");
+    apply_quiet(d, ev);
+    ev = event_new(EV_AUDIT_NOTE, ORIGIN_SERVER, 0, "alice@localhost", NULL); /* no actor */
+    xml_set_attr(ev->body, "what", "block");
+    xml_set_attr(ev->body, "subject", "alice@localhost");
+    apply_quiet(d, ev);
+    ev = audit_ev_note("block", "alice@localhost", "alice@localhost", "b@localhost");
+    apply_quiet(d, ev); /* the control: a good note counts */
+    ck_assert_uint_eq(audit_count(dispatch_state(d, "audit")), 1);
+    dispatch_free(d);
+    d = fresh();
+    ck_assert_uint_eq(audit_count(dispatch_state(d, "audit")), 0);
+    dispatch_free(d);
+}
+END_TEST
+
+START_TEST(note_detail_is_bounded_and_one_line)
+{
+    char long_detail[AUDIT_NOTE_DETAIL_MAX + 40];
+    /* "é" (2 bytes) repeated: the cut must not split one. */
+    _Static_assert(AUDIT_NOTE_DETAIL_MAX % 2 == 0, "the cut below falls inside a character");
+    long_detail[0] = 'x'; /* then "é" at odd offsets: byte MAX is a continuation byte */
+    for (size_t i = 1; i + 2 < sizeof long_detail; i += 2)
+        memcpy(long_detail + i, "\xc3\xa9", 2);
+    long_detail[sizeof long_detail - 1] = 0;
+    struct event *ev = audit_ev_note("unblock", "alice@localhost", "alice@localhost", long_detail);
+    const char *d = xml_attr(ev->body, "detail");
+    ck_assert_uint_eq(strlen(d), AUDIT_NOTE_DETAIL_MAX - 1); /* the split "é" went whole */
+    ck_assert_uint_eq((unsigned char)d[strlen(d) - 1], 0xa9);
+    event_free(ev);
+    struct dispatch *d2 = fresh();
+    note(d2, "room-config", "den@chat.localhost", "alice@localhost", "name\nsubject\x7f");
+    char *t = query(d2, 0);
+    ck_assert_ptr_nonnull(strstr(t, " detail=name?subject?\n"));
+    free(t);
+    dispatch_free(d2);
+}
+END_TEST
+
+START_TEST(snapshot_round_trip_keeps_notes)
+{
+    struct dispatch *d = fresh();
+    add(d, ORIGIN_CTL, "alice@localhost", 1);
+    note(d, "block", "alice@localhost", "alice@localhost", "bob@localhost");
+    note(d, "affiliation", "den@chat.localhost", "", "none -> member of bob@localhost");
+    note(d, "unblock", "alice@localhost", "alice@localhost", "");
+    char *before = query(d, 0);
+    ck_assert_ptr_nonnull(strstr(before, "by=server detail=none -> member of bob@localhost\n"));
+    snapshot_and_back(&d);
+    ck_assert_uint_eq(audit_count(dispatch_state(d, "audit")), 4);
+    char *after = query(d, 0);
+    ck_assert_str_eq(after, before);
+    free(after);
+    free(before);
+    struct buf x, y;
+    buf_init(&x);
+    buf_init(&y);
+    dispatch_encode(d, &x);
+    snapshot_and_back(&d);
+    dispatch_encode(d, &y);
+    ck_assert_uint_eq(x.len, y.len);
+    ck_assert_mem_eq(x.p, y.p, x.len);
+    /* Cut inside the last note's detail: refused. */
+    dispatch_free(d);
+    d = dispatch_new();
+    ck_assert_int_ne(dispatch_decode(d, x.p, x.len - 2), 0);
+    buf_free(&x);
+    buf_free(&y);
+    dispatch_free(d);
+}
+END_TEST
+
+/* The offset of the audit handler's version byte in a dispatch snapshot:
+ * after its name (str "audit") and its state's length (varint). */
+static size_t audit_version_at(const struct buf *b)
+{
+    const uint8_t *p = memmem(b->p, b->len, "\x05" "audit", 6);
+    ck_assert_ptr_nonnull(p);
+    size_t at = (size_t)(p - b->p) + 6;
+    while (b->p[at] & 0x80)
+        at++;
+    return at + 1;
+}
+
+START_TEST(version_1_snapshot_is_still_read)
+{
+    struct dispatch *d = fresh();
+    add(d, ORIGIN_CTL, "alice@localhost", 1);
+    add(d, ORIGIN_C2S, "bob@localhost", 2);
+    char *before = query(d, 0);
+    struct buf b;
+    buf_init(&b);
+    dispatch_encode(d, &b);
+    dispatch_free(d);
+    /* Without notes, version 2 writes what version 1 wrote, but for the
+     * version byte. */
+    size_t at = audit_version_at(&b);
+    ck_assert_uint_eq(b.p[at], 2);
+    b.p[at] = 1;
+    d = dispatch_new();
+    ck_assert_int_eq(dispatch_decode(d, b.p, b.len), 0);
+    char *after = query(d, 0);
+    ck_assert_str_eq(after, before);
+    dispatch_free(d);
+    /* A version from the future is refused as such. */
+    b.p[at] = 3;
+    d = dispatch_new();
+    ck_assert_int_eq(dispatch_decode(d, b.p, b.len), -ERR_VERSION);
+    dispatch_free(d);
+    buf_free(&b);
+    free(before);
+    free(after);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("audit");
@@ -284,6 +450,11 @@ int main(void)
     tcase_add_test(tc, snapshot_round_trip_keeps_entries_and_jids);
     tcase_add_test(tc, damaged_snapshot_is_refused);
     tcase_add_test(tc, bound_drops_the_oldest_first);
+    tcase_add_test(tc, notes_are_recorded_with_actor_and_detail);
+    tcase_add_test(tc, notes_not_from_the_server_or_malformed_are_ignored);
+    tcase_add_test(tc, note_detail_is_bounded_and_one_line);
+    tcase_add_test(tc, snapshot_round_trip_keeps_notes);
+    tcase_add_test(tc, version_1_snapshot_is_still_read);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

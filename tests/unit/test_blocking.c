@@ -2,12 +2,15 @@
  * dispatcher: the list commands and their pushes to interested
  * resources, the <blocked/> error for the user, a blocked contact seeing
  * the user as offline, server-made stanzas not reaching a blocked JID,
- * unavailable presence on block, and the snapshot codec. */
+ * unavailable presence on block, the snapshot codec, and the audit note
+ * emitted once per command that changed the list (none for a no-op). */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers/accounts/accounts.h"
+#include "handlers/audit/audit.h"
 #include "handlers/blocking/blocking.h"
 #include "handlers/sessions/sessions.h"
 #include "kernel/dispatch.h"
@@ -432,6 +435,85 @@ START_TEST(account_delete_drops_the_list)
 }
 END_TEST
 
+static size_t notes_in(const struct effects *fx)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->n; i++)
+        n += fx->v[i].kind == FX_EVENT;
+    return n;
+}
+
+/* Runs a command and checks it emitted exactly one audit note with this
+ * what and detail (what NULL: no note at all). */
+static void command_noting(struct dispatch *d, const char *cmd, const char *const *items,
+                           const char *what, const char *detail)
+{
+    struct effects fx;
+    effects_init(&fx);
+    command(d, 1, BALCONY, cmd, items, &fx);
+    ck_assert_uint_eq(notes_in(&fx), what ? 1 : 0);
+    for (size_t i = 0; what && i < fx.n; i++) {
+        if (fx.v[i].kind != FX_EVENT)
+            continue;
+        const struct event *ev = fx.v[i].event;
+        ck_assert_int_eq(ev->type, EV_AUDIT_NOTE);
+        ck_assert_int_eq(ev->origin_kind, ORIGIN_SERVER);
+        ck_assert_str_eq(xml_attr(ev->body, "what"), what);
+        ck_assert_str_eq(xml_attr(ev->body, "subject"), JULIET);
+        ck_assert_str_eq(xml_attr(ev->body, "actor"), JULIET);
+        ck_assert_str_eq(xml_attr(ev->body, "detail"), detail);
+    }
+    effects_clear(&fx);
+}
+
+START_TEST(each_real_change_emits_one_audit_note)
+{
+    struct dispatch *d = fresh();
+    command_noting(d, "block", (const char *[]){"Romeo@LocalHost", NULL}, "block", ROMEO);
+    command_noting(d, "block", (const char *[]){ROMEO, NULL}, NULL, NULL); /* already there */
+    command_noting(d, "block", (const char *[]){ROMEO, "tybalt@localhost", "z.example", NULL},
+                   "block", "tybalt@localhost z.example"); /* only the new ones */
+    command_noting(d, "block", (const char *[]){"@bad", NULL}, NULL, NULL); /* refused */
+    command_noting(d, "unblock", (const char *[]){"nurse@localhost", NULL}, NULL, NULL);
+    command_noting(d, "unblock", (const char *[]){"nurse@localhost", ROMEO, NULL}, "unblock",
+                   ROMEO);
+    command_noting(d, "unblock", NULL, "unblock-all", "tybalt@localhost z.example");
+    command_noting(d, "unblock", NULL, NULL, NULL); /* nothing left */
+    ck_assert_uint_eq(count(d, JULIET), 0);
+    dispatch_free(d);
+}
+END_TEST
+
+START_TEST(a_long_audit_detail_is_cut_with_a_count)
+{
+    struct dispatch *d = fresh();
+    enum { N = 40 };
+    char jids[N][32];
+    const char *items[N + 1];
+    for (int i = 0; i < N; i++) {
+        snprintf(jids[i], sizeof jids[i], "user%02d@far.example", i);
+        items[i] = jids[i];
+    }
+    items[N] = NULL;
+    struct effects fx;
+    effects_init(&fx);
+    command(d, 1, BALCONY, "block", items, &fx);
+    ck_assert_uint_eq(notes_in(&fx), 1);
+    const char *detail = NULL;
+    for (size_t i = 0; i < fx.n; i++)
+        if (fx.v[i].kind == FX_EVENT)
+            detail = xml_attr(fx.v[i].event->body, "detail");
+    ck_assert_uint_le(strlen(detail), AUDIT_NOTE_DETAIL_MAX);
+    ck_assert_int_eq(strncmp(detail, "user00@far.example user01@far.example", 37), 0);
+    /* 19 bytes per JID: 12 fit in the budget; the other 28 are counted. */
+    const char *tail = strrchr(detail, '(');
+    ck_assert_ptr_nonnull(tail);
+    ck_assert_str_eq(tail, "(+28 more)");
+    effects_clear(&fx);
+    dispatch_free(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("blocking");
@@ -446,6 +528,8 @@ int main(void)
     tcase_add_test(tc, blocking_a_contact_sends_it_unavailable_presence);
     tcase_add_test(tc, snapshot_round_trip_keeps_lists_not_interest);
     tcase_add_test(tc, account_delete_drops_the_list);
+    tcase_add_test(tc, each_real_change_emits_one_audit_note);
+    tcase_add_test(tc, a_long_audit_detail_is_cut_with_a_count);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -58,6 +58,7 @@ START_TEST(defaults_match_the_table)
     ck_assert_str_eq(c.tls_key, "");
     ck_assert_uint_eq(c.scram_iterations, 4096);
     ck_assert_uint_eq(c.journal_segment_bytes, 67108864);
+    ck_assert_str_eq(c.journal_key_command, "");
     ck_assert_int_eq(c.registration, REG_LOOPBACK);
     ck_assert_int_eq(c.journal_sync, SYNC_BATCH);
     ck_assert_int_eq(c.log_level, LOG_INFO);
@@ -112,6 +113,7 @@ START_TEST(file_sets_every_type_with_comments_and_section)
                        "registration = open\n"
                        "journal_sync = ALWAYS\n"
                        "journal_segment_bytes = 4294967295\n"
+                       "journal_key_command = cat /run/keys/stanzad ; a comment\n"
                        "log_level: debug\n";
     ck_assert_int_eq(load_text(&c, text, err), 0);
     ck_assert_str_eq(c.domain, "Example.ORG"); /* lower-cased by config_finish */
@@ -123,6 +125,7 @@ START_TEST(file_sets_every_type_with_comments_and_section)
     ck_assert_int_eq(c.registration, REG_OPEN);
     ck_assert_int_eq(c.journal_sync, SYNC_ALWAYS);
     ck_assert_uint_eq(c.journal_segment_bytes, 4294967295u);
+    ck_assert_str_eq(c.journal_key_command, "cat /run/keys/stanzad");
     ck_assert_int_eq(c.log_level, LOG_DEBUG);
     config_free(&c);
 }

@@ -1644,6 +1644,55 @@ START_TEST(test_key_from_environment_touches_no_file)
 }
 END_TEST
 
+/* journal_key_command: its output (hex, white space around it ignored)
+ * is the key; failing, silent, malformed or overlong output is an error
+ * that never echoes the output; the variable wins over the command, and
+ * no key file is made or read while a command is set. */
+START_TEST(test_key_from_command)
+{
+    char path[512], err[256], hex[65], cmd[160];
+    uint8_t k[JOURNAL_KEY_LEN];
+    key_path(path, sizeof path);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", i + 1);
+    snprintf(cmd, sizeof cmd, "printf '  %s\\n'", hex);
+    ck_assert_int_eq(journal_key_obtain(path, cmd, 1, k, err, sizeof err), 0);
+    for (int i = 0; i < 32; i++)
+        ck_assert_uint_eq(k[i], i + 1);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    static const struct {
+        const char *cmd, *want;
+    } bad[] = {
+        {"echo " "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20; exit 3",
+         "exit status 3"},
+        {"true", "printed nothing"},
+        {"echo secretsecret", "not 64 hex digits"},
+        {"echo 0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fzz",
+         "not 64 hex digits"},
+        {"head -c 100000 /dev/zero | tr '\\0' a", "more than"},
+        {"kill -9 $$", "signal 9"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        ck_assert_int_lt(journal_key_obtain(path, bad[i].cmd, 1, k, err, sizeof err), 0);
+        ck_assert_msg(strstr(err, bad[i].want) && strstr(err, "journal_key_command"), "%s: %s",
+                      bad[i].cmd, err);
+        ck_assert_msg(!strstr(err, "secret") && !strstr(err, "0102"), "output echoed: %s", err);
+        ck_assert_int_eq(access(path, F_OK), -1);
+    }
+    /* The variable comes first: the (failing) command is not even run. */
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", 0xa0 + i);
+    setenv("STANZAD_JOURNAL_KEY", hex, 1);
+    ck_assert_int_eq(journal_key_obtain(path, "exit 1", 1, k, err, sizeof err), 0);
+    ck_assert_uint_eq(k[0], 0xa0);
+    unsetenv("STANZAD_JOURNAL_KEY");
+    /* No command, no file, create 0 (offline tools): an error, no file made. */
+    ck_assert_int_lt(journal_key_obtain(path, "", 0, k, err, sizeof err), 0);
+    ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
 START_TEST(test_key_file_open_to_others_is_refused)
 {
     char path[512], err[256];
@@ -1747,6 +1796,7 @@ int main(void)
     tc = tcase("journal_key");
     tcase_add_test(tc, test_key_is_created_0600_and_read_back);
     tcase_add_test(tc, test_key_from_environment_touches_no_file);
+    tcase_add_test(tc, test_key_from_command);
     tcase_add_test(tc, test_key_file_open_to_others_is_refused);
     tcase_add_test(tc, test_key_file_of_wrong_size_is_refused);
     suite_add_tcase(s, tc);
