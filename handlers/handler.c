@@ -2,8 +2,10 @@
  * Pure: no clock, no I/O (checked by tests/purity.sh). */
 #include "handlers/handler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernel/mem.h"
 
@@ -127,4 +129,21 @@ struct xnode *stanza_error_reply(const struct xnode *req, enum stanza_err cond, 
         xml_add_text(t, text);
     }
     return r;
+}
+
+void xmpp_stamp(int64_t time_us, char *out, size_t len)
+{
+    int64_t ms = time_us / 1000 % 1000;
+    time_t secs = (time_t)(time_us / 1000000);
+    if (ms < 0) {
+        ms += 1000;
+        secs--;
+    }
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm)) {
+        snprintf(out, len, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
 }

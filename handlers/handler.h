@@ -38,7 +38,9 @@
  *
  * Durable handlers (accounts, rosters, ...) provide encode/decode for
  * snapshots; volatile ones (sessions) leave them NULL and start empty,
- * and clear their state on EV_SERVER_STARTED. */
+ * and clear their state on EV_SERVER_STARTED. Settings (domain, limits)
+ * come only from EV_SERVER_STARTED, through settings(), on start and
+ * again after a snapshot is decoded. */
 #ifndef STANZAD_HANDLER_H
 #define STANZAD_HANDLER_H
 
@@ -111,6 +113,10 @@ int stanza_outbound(const struct event *ev);
 void stanza_bounce(struct effects *fx, const struct event *ev, const struct xnode *st,
                    enum stanza_err cond, const char *text);
 
+/* XEP-0082 DateTime in UTC with milliseconds ("2026-11-25T23:54:56.123Z"),
+ * as delay stamps (XEP-0203) and entity time (XEP-0202) want. len >= 32. */
+void xmpp_stamp(int64_t time_us, char *out, size_t len);
+
 struct handler {
     const char *name;
     uint32_t wants; /* EV_BIT() of the event types it applies */
@@ -122,6 +128,13 @@ struct handler {
      * fresh state and returns 0 or -ERR_CORRUPT. */
     void (*encode)(const void *state, struct buf *out);
     int (*decode)(void *state, struct rd *in);
+    /* Takes the settings carried by a server-started event (domain,
+     * limits) and changes nothing else. apply() calls it on
+     * EV_SERVER_STARTED; dispatch_decode calls it with the last
+     * server-started the snapshot covers, so that the events replayed
+     * after a snapshot meet the settings they met live (settings stay out
+     * of the handlers' own snapshots). NULL: the handler has none. */
+    void (*settings)(void *state, const struct event *started);
     /* Crypto-erasure: 1 while the handler keeps the content of event seq
      * (an offline message not yet delivered). The journal destroys the
      * data key of a message-bearing event as soon as no handler holds it

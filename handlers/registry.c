@@ -7,6 +7,7 @@
 #include "handlers/audit/audit.h"
 #include "handlers/blocking/blocking.h"
 #include "handlers/last/last.h"
+#include "handlers/muc/muc.h"
 #include "handlers/offline/offline.h"
 #include "handlers/private/private.h"
 #include "handlers/roster/roster.h"
@@ -22,6 +23,7 @@ const struct handler *const handlers[] = {
     &private_handler,    /* private XML storage (XEP-0049) */
     &last_handler,       /* last activity (XEP-0012) */
     &offline_handler,    /* offline messages (XEP-0160) */
+    &muc_handler,        /* group chat service on chat.<domain> (XEP-0045) */
     &sessions_handler,   /* bound resources, presence, carbons; delivery to local users */
     &serverinfo_handler, /* disco, version, ping, time: stateless answers */
     &audit_handler,      /* timeline of state changes (stanzactl audit) */

@@ -7,11 +7,18 @@
 #include "handlers/registry.h"
 #include "kernel/mem.h"
 
-#define DISPATCH_SNAPSHOT_VERSION 1
+/* 2: a server-started section before the handlers' parts. Version 1 is
+ * refused (-ERR_VERSION): there was no release that wrote it. */
+#define DISPATCH_SNAPSHOT_VERSION 2
 
 struct dispatch {
     void **states; /* one per registry row */
     uint64_t last_seq;
+    /* The last EV_SERVER_STARTED applied, NULL before the first: the
+     * handlers' settings, which their own snapshots leave out. Kept in
+     * the dispatcher's snapshot and handed to every handler's settings()
+     * after a decode, so replay after a snapshot sees the same settings. */
+    struct event *started;
 };
 
 struct dispatch *dispatch_new(void)
@@ -30,6 +37,7 @@ void dispatch_free(struct dispatch *d)
     for (size_t i = 0; i < handlers_count; i++)
         handlers[i]->destroy(d->states[i]);
     free(d->states);
+    event_free(d->started);
     free(d);
 }
 
@@ -138,11 +146,24 @@ static void dispatch_stanza(struct dispatch *d, const struct event *ev, struct e
     run_routes(d, ev, out, first, depth);
 }
 
+/* A copy of a server-started event (only what settings() may read). */
+static struct event *started_copy(uint64_t seq, int64_t time_us, struct xnode *body /* owned */)
+{
+    struct event *c = event_new(EV_SERVER_STARTED, ORIGIN_SERVER, 0, NULL, body);
+    c->seq = seq;
+    c->time_us = time_us;
+    return c;
+}
+
 int dispatch_event(struct dispatch *d, const struct event *ev, struct effects *out)
 {
     if (d->last_seq && ev->seq != d->last_seq + 1)
         return -ERR_SEQ;
     d->last_seq = ev->seq;
+    if (ev->type == EV_SERVER_STARTED) {
+        event_free(d->started);
+        d->started = started_copy(ev->seq, ev->time_us, xml_copy(ev->body));
+    }
     if (ev->type == EV_STANZA) {
         dispatch_stanza(d, ev, out, 0);
         return 0;
@@ -155,12 +176,23 @@ int dispatch_event(struct dispatch *d, const struct event *ev, struct effects *o
     return 0;
 }
 
+/* The server-started section's name: never a handler's (registry names
+ * are handler names), and first, before every handler's part. */
+#define STARTED_SECTION "server-started"
+
 void dispatch_encode(const struct dispatch *d, struct buf *out)
 {
     buf_put_u8(out, DISPATCH_SNAPSHOT_VERSION);
     buf_put_varint(out, d->last_seq);
     struct buf one;
     buf_init(&one);
+    if (d->started) {
+        buf_put_varint(&one, d->started->seq);
+        buf_put_u64(&one, (uint64_t)d->started->time_us);
+        xml_encode_bin(d->started->body, &one);
+        buf_put_str(out, STARTED_SECTION);
+        buf_put_bytes(out, one.p, one.len);
+    }
     for (size_t i = 0; i < handlers_count; i++) {
         if (!handlers[i]->encode)
             continue;
@@ -172,22 +204,49 @@ void dispatch_encode(const struct dispatch *d, struct buf *out)
     buf_free(&one);
 }
 
-int dispatch_decode(struct dispatch *d, const uint8_t *p, size_t n)
+/* The server-started section: varint seq (<= last), u64 time_us, tree
+ * body (a server-started element), nothing after it. */
+static struct event *decode_started(const uint8_t *p, size_t n, uint64_t last)
 {
     struct rd r;
     rd_init(&r, p, n);
-    if (rd_u8(&r) != DISPATCH_SNAPSHOT_VERSION)
-        return r.err ? r.err : -ERR_VERSION;
-    uint64_t last = rd_varint(&r);
+    uint64_t seq = rd_varint(&r);
+    int64_t time_us = (int64_t)rd_u64(&r);
+    struct xnode *body = r.err ? NULL : xml_decode_bin(&r);
+    if (!body || r.err || rd_left(&r) != 0 || seq > last ||
+        strcmp(body->name, ev_type_name(EV_SERVER_STARTED)) != 0 || !body->ns ||
+        strcmp(body->ns, NS_EVENT) != 0) {
+        xml_free(body);
+        return NULL;
+    }
+    return started_copy(seq, time_us, body);
+}
+
+/* Decodes the sections of a state into d; the server-started one, if
+ * any, into *started. */
+static int decode_sections(struct dispatch *d, struct rd *r, uint64_t last,
+                           struct event **started)
+{
     size_t durable = 0, seen = 0;
     int prev = -1;
     for (size_t i = 0; i < handlers_count; i++)
         durable += handlers[i]->encode != NULL;
-    while (!r.err && rd_left(&r) > 0) {
-        char *name = rd_strdup(&r);
+    while (!r->err && rd_left(r) > 0) {
+        char *name = rd_strdup(r);
         size_t len;
-        const uint8_t *st = rd_bytes(&r, &len);
-        int i = (name && st) ? registry_find(name) : -1;
+        const uint8_t *st = rd_bytes(r, &len);
+        if (!name || !st) {
+            free(name);
+            return -ERR_CORRUPT;
+        }
+        if (prev == -1 && !*started && strcmp(name, STARTED_SECTION) == 0) {
+            free(name);
+            *started = decode_started(st, len, last);
+            if (!*started)
+                return -ERR_CORRUPT;
+            continue;
+        }
+        int i = registry_find(name);
         free(name);
         if (i <= prev || !handlers[i]->decode)
             return -ERR_CORRUPT;
@@ -201,10 +260,33 @@ int dispatch_decode(struct dispatch *d, const uint8_t *p, size_t n)
             return rc ? rc : -ERR_CORRUPT;
         seen++;
     }
-    if (r.err)
-        return r.err;
+    if (r->err)
+        return r->err;
     if (seen != durable) /* every durable handler exactly once, in registry order */
         return -ERR_CORRUPT;
+    return 0;
+}
+
+int dispatch_decode(struct dispatch *d, const uint8_t *p, size_t n)
+{
+    struct rd r;
+    rd_init(&r, p, n);
+    if (rd_u8(&r) != DISPATCH_SNAPSHOT_VERSION)
+        return r.err ? r.err : -ERR_VERSION;
+    uint64_t last = rd_varint(&r);
+    struct event *started = NULL;
+    int rc = decode_sections(d, &r, last, &started);
+    if (rc) {
+        event_free(started);
+        return rc;
+    }
     d->last_seq = last;
+    event_free(d->started);
+    d->started = started;
+    /* The events after the snapshot are applied with the settings they
+     * were applied with live: those of the last server-started. */
+    for (size_t i = 0; started && i < handlers_count; i++)
+        if (handlers[i]->settings)
+            handlers[i]->settings(d->states[i], started);
     return 0;
 }

@@ -35,8 +35,11 @@ int dispatch_skip(struct dispatch *d, uint64_t seq);
 uint64_t dispatch_last_seq(const struct dispatch *d);
 
 /* Snapshot of every durable handler: u8 version, varint last seq, then
- * for each durable handler in registry order: str name, bytes state.
- * Decoding replaces the durable states and sets the last sequence. */
+ * sections (str name, bytes content): "server-started" first when one
+ * was applied (the last one: varint seq, u64 time_us, tree body), then
+ * each durable handler's state in registry order (doc/formats/snapshot.md,
+ * "State"). Decoding replaces the durable states, sets the last sequence
+ * and hands that server-started to every handler's settings(). */
 void dispatch_encode(const struct dispatch *d, struct buf *out);
 int dispatch_decode(struct dispatch *d, const uint8_t *p, size_t n);
 

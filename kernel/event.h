@@ -39,7 +39,9 @@
     X(EV_AUDIT_QUERY, 9, "audit-query")   /* operator: the audit timeline */ \
     X(EV_OFFLINE_STORE, 10, "offline-store")         /* decision: keep a message */ \
     X(EV_OFFLINE_DELIVERED, 11, "offline-delivered") /* tombstone of stored ones */ \
-    X(EV_AUDIT_NOTE, 12, "audit-note") /* decision: a change for the audit timeline */
+    X(EV_AUDIT_NOTE, 12, "audit-note") /* decision: a change for the audit timeline */ \
+    X(EV_MUC_SUBJECT, 13, "muc-subject") /* decision: a room's new subject */ \
+    X(EV_MUC_MEMBER, 14, "muc-member")   /* decision: an invitation made a member */
 
 enum ev_type {
 #define X(e, num, name) e = num,

@@ -322,17 +322,20 @@ static int gate_no_such_user(const struct accounts_state *s, const struct event 
     return 0;
 }
 
+static void accounts_settings(void *state, const struct event *started)
+{
+    struct accounts_state *s = state;
+    const char *d = xml_attr(started->body, "domain");
+    free(s->domain);
+    s->domain = xstrdup(d ? d : "");
+}
+
 static int accounts_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct accounts_state *s = state;
     int rc;
     switch (ev->type) {
-    case EV_SERVER_STARTED: {
-        const char *d = xml_attr(ev->body, "domain");
-        free(s->domain);
-        s->domain = xstrdup(d ? d : "");
-        return 0;
-    }
+    case EV_SERVER_STARTED: accounts_settings(s, ev); return 0;
     case EV_ACCOUNT_REGISTER: apply_register(s, ev, out); return 0;
     case EV_ACCOUNT_PASSWD: apply_passwd(s, ev, out); return 0;
     case EV_ACCOUNT_DELETE: apply_delete(s, ev, out); return 0;
@@ -416,4 +419,5 @@ const struct handler accounts_handler = {
     .apply = accounts_apply,
     .encode = accounts_encode,
     .decode = accounts_decode,
+    .settings = accounts_settings,
 };

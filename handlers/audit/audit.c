@@ -339,10 +339,17 @@ static void apply_query(struct audit_state *s, const struct event *ev, struct ef
     buf_free(&b);
 }
 
+static void audit_settings(void *state, const struct event *started)
+{
+    take_retention(state, started);
+}
+
 static int audit_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct audit_state *s = state;
-    if (ev->type == EV_SERVER_STARTED || ev->type == EV_AUDIT_QUERY)
+    if (ev->type == EV_SERVER_STARTED)
+        audit_settings(s, ev);
+    else if (ev->type == EV_AUDIT_QUERY)
         take_retention(s, ev);
     prune(s, ev->time_us);
     switch (ev->type) {
@@ -498,4 +505,5 @@ const struct handler audit_handler = {
     .apply = audit_apply,
     .encode = audit_encode,
     .decode = audit_decode,
+    .settings = audit_settings,
 };

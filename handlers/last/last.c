@@ -258,19 +258,25 @@ static int apply_stanza(struct last_state *s, const struct event *ev, struct eff
     return stanza_err(STANZA_BAD_REQUEST); /* XEP-0012 defines only get */
 }
 
+/* The server's uptime counts from the start event's time. */
+static void last_settings(void *state, const struct event *started)
+{
+    struct last_state *s = state;
+    const char *d = xml_attr(started->body, "domain");
+    free(s->domain);
+    s->domain = xstrdup(d ? d : "");
+    s->started_us = started->time_us;
+}
+
 static int last_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct last_state *s = state;
     const char *jid;
     switch (ev->type) {
-    case EV_SERVER_STARTED: {
-        const char *d = xml_attr(ev->body, "domain");
-        free(s->domain);
-        s->domain = xstrdup(d ? d : "");
-        s->started_us = ev->time_us;
+    case EV_SERVER_STARTED:
+        last_settings(s, ev);
         avail_clear(s);
         return 0;
-    }
     case EV_SESSION_BOUND: apply_bound(s, ev); return 0;
     case EV_SESSION_CLOSED: apply_closed(s, ev); return 0;
     case EV_ACCOUNT_DELETE:
@@ -335,4 +341,5 @@ const struct handler last_handler = {
     .apply = last_apply,
     .encode = last_encode,
     .decode = last_decode,
+    .settings = last_settings,
 };

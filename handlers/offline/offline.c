@@ -233,14 +233,20 @@ static void apply_account_delete(struct offline_state *s, const struct event *ev
     }
 }
 
-static void apply_started(struct offline_state *s, const struct event *ev)
+static void offline_settings(void *state, const struct event *started)
 {
-    map_free(&s->draining); /* a restart ends every delivery in progress */
-    map_init_u64(&s->draining);
-    const char *d = xml_attr(ev->body, "domain");
+    struct offline_state *s = state;
+    const char *d = xml_attr(started->body, "domain");
     free(s->domain);
     s->domain = xstrdup(d ? d : "");
-    s->quota = event_limit(ev, "offline-quota", OFFLINE_QUOTA_DEFAULT);
+    s->quota = event_limit(started, "offline-quota", OFFLINE_QUOTA_DEFAULT);
+}
+
+static void apply_started(struct offline_state *s, const struct event *ev)
+{
+    offline_settings(s, ev);
+    map_free(&s->draining); /* a restart ends every delivery in progress */
+    map_init_u64(&s->draining);
     const struct map_slot *slot;
     for (size_t i = 0; map_next(&s->by_bare, &i, &slot);) {
         struct box *b = slot->val;
@@ -250,16 +256,6 @@ static void apply_started(struct offline_state *s, const struct event *ev)
 }
 
 /* --- delivery on available presence ---------------------------------------- */
-
-/* XEP-0082 DateTime in UTC with milliseconds, as XEP-0203 wants. */
-static void format_stamp(int64_t time_us, char *out, size_t len)
-{
-    time_t secs = (time_t)(time_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((time_us / 1000) % 1000));
-}
 
 /* Initial or updated available presence: no 'to', no 'type'. */
 static int is_available_broadcast(const struct xnode *st)
@@ -294,7 +290,7 @@ static void send_chunk(struct offline_state *s, const char *bare, uint64_t conn,
         if (m->in_flight)
             continue;
         char stamp[96];
-        format_stamp(m->time_us, stamp, sizeof stamp);
+        xmpp_stamp(m->time_us, stamp, sizeof stamp);
         struct xnode *copy = xml_copy(m->msg);
         struct xnode *delay = xml_add(copy, "delay", NS_DELAY);
         xml_set_attr(delay, "from", s->domain);
@@ -435,5 +431,6 @@ const struct handler offline_handler = {
     .apply = offline_apply,
     .encode = offline_encode,
     .decode = offline_decode,
+    .settings = offline_settings,
     .holds = offline_holds,
 };

@@ -187,19 +187,22 @@ static int apply_stanza(struct private_state *s, const struct event *ev, struct 
     return get ? apply_get(s, ev, q, bare, out) : apply_set(s, ev, q, bare, out);
 }
 
+static void private_settings(void *state, const struct event *started)
+{
+    struct private_state *s = state;
+    const char *d = xml_attr(started->body, "domain");
+    free(s->domain);
+    s->domain = xstrdup(d ? d : "");
+    s->bytes_max = event_limit(started, "vcard-bytes-max", VCARD_BYTES_MAX_DEFAULT);
+}
+
 static int private_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct private_state *s = state;
     const char *jid;
     struct map *m;
     switch (ev->type) {
-    case EV_SERVER_STARTED: {
-        const char *d = xml_attr(ev->body, "domain");
-        free(s->domain);
-        s->domain = xstrdup(d ? d : "");
-        s->bytes_max = event_limit(ev, "vcard-bytes-max", VCARD_BYTES_MAX_DEFAULT);
-        return 0;
-    }
+    case EV_SERVER_STARTED: private_settings(s, ev); return 0;
     case EV_ACCOUNT_DELETE:
         jid = xml_attr(ev->body, "jid");
         m = jid ? map_del(&s->by_jid, jid) : NULL;
@@ -288,4 +291,5 @@ const struct handler private_handler = {
     .apply = private_apply,
     .encode = private_encode,
     .decode = private_decode,
+    .settings = private_settings,
 };

@@ -431,17 +431,22 @@ static void account_delete(struct roster_state *s, const struct event *ev, struc
     account_free(a);
 }
 
+static void roster_settings(void *state, const struct event *started)
+{
+    struct roster_state *s = state;
+    const char *d = xml_attr(started->body, "domain");
+    free(s->domain);
+    s->domain = xstrdup(d ? d : "");
+}
+
 static int roster_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct roster_state *s = state;
     switch (ev->type) {
-    case EV_SERVER_STARTED: {
-        const char *d = xml_attr(ev->body, "domain");
+    case EV_SERVER_STARTED:
         forget_resources(s);
-        free(s->domain);
-        s->domain = xstrdup(d ? d : "");
+        roster_settings(s, ev);
         return 0;
-    }
     case EV_SESSION_BOUND: /* a bind replaces a stale resource of that name */
     case EV_SESSION_CLOSED: {
         const char *full = xml_attr(ev->body, "jid");
@@ -584,4 +589,5 @@ const struct handler roster_handler = {
     .apply = roster_apply,
     .encode = roster_encode,
     .decode = roster_decode,
+    .settings = roster_settings,
 };

@@ -15,6 +15,7 @@
 
 struct serverinfo_state {
     char *domain;
+    char *muc_domain; /* "" when there is no group chat service */
     char *version;
 };
 
@@ -42,6 +43,7 @@ static void *serverinfo_create(void)
         assert(strcmp(server_features[i - 1], server_features[i]) < 0); /* sorted, unique */
     struct serverinfo_state *s = xcalloc(1, sizeof *s);
     s->domain = xstrdup("");
+    s->muc_domain = xstrdup("");
     s->version = xstrdup("");
     return s;
 }
@@ -50,6 +52,7 @@ static void serverinfo_destroy(void *state)
 {
     struct serverinfo_state *s = state;
     free(s->domain);
+    free(s->muc_domain);
     free(s->version);
     free(s);
 }
@@ -70,13 +73,8 @@ static void answer_disco_info(const struct xnode *q, struct xnode *r)
 static void answer_time(int64_t time_us, struct xnode *r)
 {
     struct xnode *t = xml_add(r, "time", NS_TIME);
-    time_t secs = (time_t)(time_us / 1000000);
-    struct tm tm;
-    char utc[96]; /* room for any int the format could print */
-    gmtime_r(&secs, &tm);
-    snprintf(utc, sizeof utc, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)((time_us / 1000) % 1000));
+    char utc[96];
+    xmpp_stamp(time_us, utc, sizeof utc);
     xml_add_text(xml_add(t, "tzo", NULL), "+00:00");
     xml_add_text(xml_add(t, "utc", NULL), utc);
 }
@@ -96,7 +94,9 @@ static int answer_get(struct serverinfo_state *s, const struct event *ev, const 
     if (strcmp(q->ns, NS_DISCO_INFO) == 0 && !xml_attr(q, "node")) {
         answer_disco_info(q, r);
     } else if (strcmp(q->ns, NS_DISCO_ITEMS) == 0 && !xml_attr(q, "node")) {
-        xml_add(r, "query", NS_DISCO_ITEMS);
+        struct xnode *items = xml_add(r, "query", NS_DISCO_ITEMS);
+        if (*s->muc_domain) /* the group chat service (handlers/muc) */
+            xml_set_attr(xml_add(items, "item", NULL), "jid", s->muc_domain);
     } else if (strcmp(q->ns, NS_VERSION) == 0 && strcmp(q->name, "query") == 0) {
         struct xnode *rq = xml_add(r, "query", NS_VERSION);
         xml_add_text(xml_add(rq, "name", NULL), "stanzad");
@@ -135,16 +135,25 @@ static int apply_stanza(struct serverinfo_state *s, const struct event *ev, stru
     return H_PASS;
 }
 
+static void serverinfo_settings(void *state, const struct event *started)
+{
+    struct serverinfo_state *s = state;
+    const char *d = xml_attr(started->body, "domain");
+    const char *v = xml_attr(started->body, "version");
+    const char *md = xml_attr(started->body, "muc-domain");
+    free(s->domain);
+    free(s->version);
+    free(s->muc_domain);
+    s->domain = xstrdup(d ? d : "");
+    s->version = xstrdup(v ? v : "");
+    s->muc_domain = xstrdup(md ? md : "");
+}
+
 static int serverinfo_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct serverinfo_state *s = state;
     if (ev->type == EV_SERVER_STARTED) {
-        const char *d = xml_attr(ev->body, "domain");
-        const char *v = xml_attr(ev->body, "version");
-        free(s->domain);
-        free(s->version);
-        s->domain = xstrdup(d ? d : "");
-        s->version = xstrdup(v ? v : "");
+        serverinfo_settings(s, ev);
         return 0;
     }
     if (ev->type == EV_STANZA)
@@ -160,4 +169,5 @@ const struct handler serverinfo_handler = {
     .apply = serverinfo_apply,
     .encode = NULL,
     .decode = NULL,
+    .settings = serverinfo_settings,
 };

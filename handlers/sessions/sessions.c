@@ -16,6 +16,7 @@ static void *sessions_create(void)
 {
     struct sessions_state *s = xcalloc(1, sizeof *s);
     s->domain = xstrdup("");
+    s->muc_domain = xstrdup("");
     map_init_str(&s->by_full);
     map_init_u64(&s->by_conn);
     map_init_str(&s->by_bare);
@@ -44,6 +45,7 @@ static void sessions_destroy(void *state)
     struct sessions_state *s = state;
     sessions_reset(s);
     free(s->domain);
+    free(s->muc_domain);
     free(s);
 }
 
@@ -227,6 +229,19 @@ static int outbound_local(struct sessions_state *s, struct session *se, const st
     return H_ROUTE;
 }
 
+/* A stanza to this server's group chat service (handlers/muc): presence
+ * to a room is directed presence, so the room hears when the resource
+ * goes unavailable (RFC 6121 §4.6.3). */
+static int outbound_muc(struct session *se, const struct xnode *st, const char *to)
+{
+    if (se && strcmp(st->name, "presence") == 0 && is_broadcast_kind(st)) {
+        int rc = presence_directed(se, st, to);
+        if (rc)
+            return rc;
+    }
+    return H_ROUTE;
+}
+
 /* XEP-0280 §4: the toggle goes to the user's server: no 'to', the
  * server's domain, or the user's own bare JID. */
 static int to_own_server(const struct sessions_state *s, const struct session *se, const char *to)
@@ -251,6 +266,8 @@ static int apply_outbound(struct sessions_state *s, const struct event *ev, stru
     struct jid j;
     if (jid_parse(&j, to))
         return H_PASS; /* malformed 'to' is refused by the kernel */
+    if (*s->muc_domain && strcmp(j.domain, s->muc_domain) == 0)
+        return outbound_muc(se, st, to);
     if (strcmp(j.domain, s->domain) != 0) {
         /* No federation yet (RFC 6120 §10.4.3); presence errors are never sent. */
         if (strcmp(st->name, "presence") == 0)
@@ -289,18 +306,26 @@ static int apply_stanza(struct sessions_state *s, const struct event *ev, struct
     return stanza_outbound(ev) ? apply_outbound(s, ev, out) : apply_inbound(s, ev, out);
 }
 
+static void sessions_settings(void *state, const struct event *started)
+{
+    struct sessions_state *s = state;
+    const char *d = xml_attr(started->body, "domain");
+    const char *md = xml_attr(started->body, "muc-domain");
+    free(s->domain);
+    free(s->muc_domain);
+    s->domain = xstrdup(d ? d : "");
+    s->muc_domain = xstrdup(md ? md : "");
+}
+
 static int sessions_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct sessions_state *s = state;
     switch (ev->type) {
-    case EV_SERVER_STARTED: {
-        const char *d = xml_attr(ev->body, "domain");
+    case EV_SERVER_STARTED:
         sessions_reset(s);
         s->availability = 0;
-        free(s->domain);
-        s->domain = xstrdup(d ? d : "");
+        sessions_settings(s, ev);
         return 0;
-    }
     case EV_SESSION_BOUND: apply_bound(s, ev, out); return 0;
     case EV_SESSION_CLOSED: apply_closed(s, ev, out); return 0;
     case EV_ACCOUNT_DELETE: apply_account_delete(s, ev, out); return 0;
@@ -318,4 +343,5 @@ const struct handler sessions_handler = {
     .apply = sessions_apply,
     .encode = NULL,
     .decode = NULL,
+    .settings = sessions_settings,
 };

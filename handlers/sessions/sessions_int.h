@@ -44,6 +44,7 @@ struct account_sessions {
 
 struct sessions_state {
     char *domain;          /* from EV_SERVER_STARTED */
+    char *muc_domain;      /* the group chat service's domain, "" when off */
     uint64_t availability; /* counter stamped into available_since */
     struct map by_full;    /* full JID -> session */
     struct map by_conn;    /* conn id -> session */

@@ -127,18 +127,21 @@ static int apply_stanza(struct vcard_state *s, const struct event *ev, struct ef
                : apply_set(s, ev, card, from_bare, to_bare, out);
 }
 
+static void vcard_settings(void *state, const struct event *started)
+{
+    struct vcard_state *s = state;
+    const char *d = xml_attr(started->body, "domain");
+    free(s->domain);
+    s->domain = xstrdup(d ? d : "");
+    s->bytes_max = event_limit(started, "vcard-bytes-max", VCARD_BYTES_MAX_DEFAULT);
+}
+
 static int vcard_apply(void *state, const struct event *ev, struct effects *out)
 {
     struct vcard_state *s = state;
     const char *jid;
     switch (ev->type) {
-    case EV_SERVER_STARTED: {
-        const char *d = xml_attr(ev->body, "domain");
-        free(s->domain);
-        s->domain = xstrdup(d ? d : "");
-        s->bytes_max = event_limit(ev, "vcard-bytes-max", VCARD_BYTES_MAX_DEFAULT);
-        return 0;
-    }
+    case EV_SERVER_STARTED: vcard_settings(s, ev); return 0;
     case EV_ACCOUNT_DELETE:
         jid = xml_attr(ev->body, "jid");
         if (jid)
@@ -195,4 +198,5 @@ const struct handler vcard_handler = {
     .apply = vcard_apply,
     .encode = vcard_encode,
     .decode = vcard_decode,
+    .settings = vcard_settings,
 };

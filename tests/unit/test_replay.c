@@ -5,13 +5,20 @@
  * one expected effect changed, removed or added fails and names the line;
  * a hand-written file (no times, another domain) works the same way; the
  * writer keeps one block per event on single lines; state digests change
- * with the durable state and only with it. */
+ * with the durable state and only with it; a dispatcher restored from a
+ * snapshot applies the events after it with the settings (domain,
+ * limits) of the server-started before it, as live did. */
 #include <check.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/accounts/accounts.h"
+#include "handlers/private/private.h"
+#include "handlers/roster/roster.h"
+#include "handlers/sessions/sessions.h"
+#include "handlers/vcard/vcard.h"
 #include "kernel/mem.h"
 #include "replay/replay.h"
 
@@ -272,6 +279,200 @@ START_TEST(the_state_digest_follows_the_durable_state_only)
 }
 END_TEST
 
+/* ---- settings survive a snapshot ---- */
+
+#define ALICE "alice@localhost"
+#define ALICE_PHONE ALICE "/phone"
+#define BOB "bob@localhost"
+#define ALICE_CONN 5
+#define TAIL_QUEUE_MAX 16
+
+static struct xnode *stanza(const char *name, const char *type, const char *id, const char *to)
+{
+    struct xnode *st = xml_new(name, NS_CLIENT);
+    if (type)
+        xml_set_attr(st, "type", type);
+    xml_set_attr(st, "id", id);
+    xml_set_attr(st, "from", ALICE_PHONE); /* the kernel stamps the session's JID */
+    if (to)
+        xml_set_attr(st, "to", to);
+    return st;
+}
+
+static struct event *from_alice(struct xnode *st)
+{
+    return event_new(EV_STANZA, ORIGIN_C2S, ALICE_CONN, NULL, st);
+}
+
+/* The journal up to the snapshot: a start on localhost with an offline
+ * quota of 2, and two accounts. */
+static struct event *before_snapshot(size_t i)
+{
+    struct scram_creds c;
+    memset(&c, 7, sizeof c);
+    c.iter = 4096;
+    switch (i) {
+    case 0: {
+        struct event *ev = event_server_started("localhost", "test");
+        event_set_limits(ev, 2, 65536);
+        return ev;
+    }
+    case 1: return accounts_ev_register(ORIGIN_CTL, 1, ALICE, NULL, &c);
+    case 2: return accounts_ev_register(ORIGIN_CTL, 1, BOB, NULL, &c);
+    default: return NULL;
+    }
+}
+
+/* The journal after the snapshot: every request here depends on the
+ * domain or the offline quota. */
+static struct event *after_snapshot(size_t i)
+{
+    struct xnode *st, *q;
+    switch (i) {
+    case 0: return sessions_ev_bound(ALICE_CONN, ALICE_PHONE, "b1");
+    case 1:
+        st = stanza("iq", "set", "v1", NULL);
+        xml_add_text(xml_add(xml_add(st, "vCard", NS_VCARD), "FN", NULL), "Alice");
+        return from_alice(st);
+    case 2:
+        st = stanza("iq", "get", "v2", NULL);
+        xml_add(st, "vCard", NS_VCARD);
+        return from_alice(st);
+    case 3:
+        st = stanza("iq", "set", "p1", NULL);
+        q = xml_add(xml_add(st, "query", NS_PRIVATE), "prefs", "urn:example:prefs");
+        xml_add_text(q, "dark");
+        return from_alice(st);
+    case 4:
+        st = stanza("iq", "set", "r1", NULL);
+        q = xml_add(xml_add(st, "query", NS_ROSTER), "item", NULL);
+        xml_set_attr(q, "jid", BOB);
+        return from_alice(st);
+    case 5: return from_alice(stanza("presence", "subscribe", "s1", BOB));
+    case 6:
+    case 7:
+    case 8: { /* bob is offline: stored twice, then bounced (quota 2) */
+        char id[8];
+        snprintf(id, sizeof id, "m%zu", i);
+        st = stanza("message", "chat", id, BOB);
+        xml_add_text(xml_add(st, "body", NULL), "hello");
+        return from_alice(st);
+    }
+    default: return NULL;
+    }
+}
+
+/* Applies ev as the bus does: stamped, and every decision it asks for
+ * (FX_EVENT) applied right after it, in order. Logs each event with its
+ * effects in golden-file form. */
+static void apply_logged(struct dispatch *d, struct event *ev, uint64_t *seq, struct buf *log)
+{
+    struct event *queue[TAIL_QUEUE_MAX];
+    size_t head = 0, n = 0;
+    queue[n++] = ev;
+    while (head < n) {
+        struct event *e = queue[head++];
+        e->seq = ++*seq;
+        e->time_us = 1700000000000000 + 1000000 * (int64_t)e->seq;
+        struct effects fx;
+        effects_init(&fx);
+        ck_assert_int_eq(dispatch_event(d, e, &fx), 0);
+        replay_golden_block(e, &fx, log);
+        for (size_t k = 0; k < fx.n; k++) {
+            if (fx.v[k].kind != FX_EVENT)
+                continue;
+            ck_assert_uint_lt(n, TAIL_QUEUE_MAX);
+            queue[n++] = fx.v[k].event;
+            fx.v[k].event = NULL; /* the queue owns it now */
+        }
+        effects_clear(&fx);
+        event_free(e);
+    }
+}
+
+/* Asserts two logs are equal, naming the first line that differs (the
+ * whole logs are too long for a Check message). */
+static void assert_same_log(const char *got, const char *want)
+{
+    unsigned line = 1;
+    while (*got && *got == *want) {
+        line += *got == '\n';
+        got++, want++;
+    }
+    if (*got == *want)
+        return;
+    while (line > 1 && got[-1] != '\n')
+        got--, want--;
+    ck_abort_msg("logs differ at line %u:\n  restored: %.300s\n  live:     %.300s", line, got, want);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t k = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        k++;
+    return k;
+}
+
+START_TEST(events_after_a_snapshot_are_applied_with_the_settings_before_it)
+{
+    struct dispatch *live = dispatch_new(), *restored = dispatch_new();
+    struct buf log_live, log_restored, snap, enc_live, enc_restored;
+    buf_init(&log_live);
+    buf_init(&log_restored);
+    buf_init(&snap);
+    buf_init(&enc_live);
+    buf_init(&enc_restored);
+    uint64_t seq_live = 0, seq_restored;
+    struct event *ev;
+    for (size_t i = 0; (ev = before_snapshot(i)); i++)
+        apply_logged(live, ev, &seq_live, &log_live);
+    dispatch_encode(live, &snap);
+    ck_assert_int_eq(dispatch_decode(restored, snap.p, snap.len), 0);
+    seq_restored = seq_live;
+    buf_reset(&log_live);
+    for (size_t i = 0; (ev = after_snapshot(i)); i++) {
+        apply_logged(live, ev, &seq_live, &log_live);
+        apply_logged(restored, after_snapshot(i), &seq_restored, &log_restored);
+    }
+    /* the same answers, event by event, and the same state */
+    assert_same_log(buf_cstr(&log_restored), buf_cstr(&log_live));
+    dispatch_encode(live, &enc_live);
+    dispatch_encode(restored, &enc_restored);
+    ck_assert_uint_eq(enc_restored.len, enc_live.len);
+    ck_assert_mem_eq(enc_restored.p, enc_live.p, enc_live.len);
+    /* and they are the right ones: the vCard set took, two messages were
+     * kept and the third bounced at the quota of the start before */
+    const char *got = buf_cstr(&log_restored);
+    ck_assert_msg(strstr(got, "<FN>Alice</FN></vCard></iq>") != NULL, "no vCard in the get answer");
+    ck_assert_uint_eq(count(got, "fx event 0 offline-store"), 3);
+    ck_assert_uint_eq(count(got, "offline storage is full"), 1);
+    ck_assert_int_eq(roster_item_state(dispatch_state(restored, "roster"), ALICE, BOB, NULL, NULL),
+                     roster_item_state(dispatch_state(live, "roster"), ALICE, BOB, NULL, NULL));
+    ck_assert_int_ge(roster_item_state(dispatch_state(restored, "roster"), ALICE, BOB, NULL, NULL), 0);
+    /* a snapshot of the restored dispatcher carries the same settings */
+    buf_reset(&enc_restored);
+    dispatch_encode(restored, &enc_restored);
+    struct dispatch *again = dispatch_new();
+    ck_assert_int_eq(dispatch_decode(again, enc_restored.p, enc_restored.len), 0);
+    buf_reset(&enc_live);
+    dispatch_encode(again, &enc_live);
+    ck_assert_uint_eq(enc_restored.len, enc_live.len);
+    ck_assert_mem_eq(enc_restored.p, enc_live.p, enc_live.len);
+    /* the format before the settings were kept is refused as such */
+    snap.p[0] = 1;
+    ck_assert_int_eq(dispatch_decode(again, snap.p, snap.len), -ERR_VERSION);
+    buf_free(&log_live);
+    buf_free(&log_restored);
+    buf_free(&snap);
+    buf_free(&enc_live);
+    buf_free(&enc_restored);
+    dispatch_free(live);
+    dispatch_free(restored);
+    dispatch_free(again);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("replay");
@@ -282,6 +483,7 @@ int main(void)
     tcase_add_test(tc, a_malformed_golden_file_is_refused_with_its_line);
     tcase_add_test(tc, the_writer_keeps_each_field_on_one_line_and_reads_back);
     tcase_add_test(tc, the_state_digest_follows_the_durable_state_only);
+    tcase_add_test(tc, events_after_a_snapshot_are_applied_with_the_settings_before_it);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
