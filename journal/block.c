@@ -3,7 +3,7 @@
  * Layout, grammar and the rule for a valid block: doc/formats/journal.md;
  * offsets: block.h. Records are framed with a CRC32C, the record area is
  * LZ4-compressed when that shrinks it, and the body is sealed with
- * AES-256-GCM (mbedTLS) under a per-segment key derived with HKDF-SHA256,
+ * AES-256-GCM (aead.c) under a per-segment key derived with HKDF-SHA256,
  * the block header being the additional authenticated data. */
 #include "journal/block.h"
 
@@ -129,18 +129,16 @@ int journal_key_check(const uint8_t master[JOURNAL_KEY_LEN], uint8_t out[SEG_KEY
 int seg_key_init(struct seg_key *k, const uint8_t master[JOURNAL_KEY_LEN],
                  const uint8_t id[SEG_ID_BYTES])
 {
-    uint8_t sk[32];
-    mbedtls_gcm_init(&k->gcm);
+    uint8_t sk[AEAD_KEY_BYTES];
+    k->aead.ctx = NULL;
     int rc = hkdf(master, id, SEG_ID_BYTES, HKDF_INFO_SEGMENT, sk, sizeof sk);
-    if (rc == 0 && mbedtls_gcm_setkey(&k->gcm, MBEDTLS_CIPHER_ID_AES, sk, 256) != 0)
-        rc = -ERR_CRYPTO;
+    if (rc == 0)
+        rc = aead_init(&k->aead, sk);
     mbedtls_platform_zeroize(sk, sizeof sk);
-    if (rc)
-        mbedtls_gcm_free(&k->gcm);
     return rc;
 }
 
-void seg_key_free(struct seg_key *k) { mbedtls_gcm_free(&k->gcm); }
+void seg_key_free(struct seg_key *k) { aead_free(&k->aead); }
 
 /* ---- segment header ---- */
 
@@ -161,11 +159,9 @@ int seg_header_encode(const struct seg_header *h, const struct seg_key *k,
     int rc = journal_key_check(master, out + SEG_OFF_KEY_CHECK);
     if (rc)
         return rc;
-    /* The const cast: mbedTLS 2.28 takes a non-const context. */
-    if (mbedtls_gcm_crypt_and_tag((mbedtls_gcm_context *)&k->gcm, MBEDTLS_GCM_ENCRYPT, 0,
-                                  seg_hdr_nonce, BLOCK_NONCE_BYTES, out, SEG_OFF_TAG, NULL, NULL,
-                                  BLOCK_TAG_BYTES, out + SEG_OFF_TAG) != 0)
-        return -ERR_CRYPTO;
+    if ((rc = aead_seal(&k->aead, seg_hdr_nonce, out, SEG_OFF_TAG, NULL, 0, NULL,
+                        out + SEG_OFF_TAG)))
+        return rc;
     le_put32(out + SEG_OFF_CRC, crc32c(0, out, SEG_OFF_CRC));
     return 0;
 }
@@ -194,8 +190,7 @@ int seg_header_decode(const uint8_t in[SEG_HDR_BYTES], const uint8_t master[JOUR
     rc = seg_key_init(k, master, h->id);
     if (rc)
         return *why = "key derivation failed", rc;
-    if (mbedtls_gcm_auth_decrypt(&k->gcm, 0, seg_hdr_nonce, BLOCK_NONCE_BYTES, in, SEG_OFF_TAG,
-                                 in + SEG_OFF_TAG, BLOCK_TAG_BYTES, NULL, NULL) != 0) {
+    if (aead_open(&k->aead, seg_hdr_nonce, in, SEG_OFF_TAG, NULL, 0, NULL, in + SEG_OFF_TAG)) {
         seg_key_free(k);
         return *why = "segment header fails authentication", -ERR_CORRUPT;
     }
@@ -336,10 +331,8 @@ int block_seal(struct block_work *w, const struct seg_key *k, uint64_t index, ui
     h[BLOCK_OFF_CODEC] = codec;
     nonce_of(index, h + BLOCK_OFF_NONCE);
     le_put32(h + BLOCK_OFF_CRC, crc32c(0, h, BLOCK_OFF_CRC));
-    if (mbedtls_gcm_crypt_and_tag((mbedtls_gcm_context *)&k->gcm, MBEDTLS_GCM_ENCRYPT, body_len,
-                                  h + BLOCK_OFF_NONCE, BLOCK_NONCE_BYTES, h, BLOCK_HDR_BYTES, body,
-                                  h + BLOCK_HDR_BYTES, BLOCK_TAG_BYTES,
-                                  h + BLOCK_HDR_BYTES + body_len) != 0)
+    if (aead_seal(&k->aead, h + BLOCK_OFF_NONCE, h, BLOCK_HDR_BYTES, body, body_len,
+                  h + BLOCK_HDR_BYTES, h + BLOCK_HDR_BYTES + body_len))
         return -ERR_CRYPTO;
     out->len += total;
     return 0;
@@ -358,10 +351,8 @@ int block_open(struct block_work *w, const struct seg_key *k, const struct block
     buf_reset(dst);
     if (buf_reserve(dst, body_len))
         return *why = "out of memory", -ERR_NOMEM;
-    if (mbedtls_gcm_auth_decrypt((mbedtls_gcm_context *)&k->gcm, body_len, nonce,
-                                 BLOCK_NONCE_BYTES, blk, BLOCK_HDR_BYTES,
-                                 blk + h->len - BLOCK_TAG_BYTES, BLOCK_TAG_BYTES,
-                                 blk + BLOCK_HDR_BYTES, dst->p) != 0)
+    if (aead_open(&k->aead, nonce, blk, BLOCK_HDR_BYTES, blk + BLOCK_HDR_BYTES, body_len, dst->p,
+                  blk + h->len - BLOCK_TAG_BYTES))
         return *why = "block fails authentication (bad tag)", -ERR_CORRUPT;
     if (h->codec == BLOCK_CODEC_STORED) {
         if (body_len != h->raw_len)

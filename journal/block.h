@@ -10,10 +10,10 @@
 #define STANZAD_JOURNAL_BLOCK_H
 
 #include <lz4.h>
-#include <mbedtls/gcm.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal/aead.h"
 #include "journal/journal.h"
 #include "kernel/buf.h"
 
@@ -69,6 +69,8 @@ _Static_assert(SEG_OFF_CRC + 4 == SEG_HDR_BYTES, "segment header layout");
 _Static_assert(SEG_OFF_TAG + BLOCK_TAG_BYTES == SEG_OFF_CRC, "segment header layout");
 _Static_assert(BLOCK_OFF_CRC + 4 == BLOCK_HDR_BYTES, "block header layout");
 _Static_assert(BLOCK_OFF_NONCE + BLOCK_NONCE_BYTES == BLOCK_OFF_CRC, "block header layout");
+_Static_assert(BLOCK_NONCE_BYTES == AEAD_NONCE_BYTES && BLOCK_TAG_BYTES == AEAD_TAG_BYTES,
+               "blocks are sealed with aead.h");
 _Static_assert(BLOCK_RAW_BYTES_MAX >= BLOCK_RAW_TARGET, "a full block fits the reader's limit");
 _Static_assert(BLOCK_BYTES_MAX < UINT32_MAX / 2, "block_len fits in u32");
 
@@ -78,9 +80,9 @@ _Static_assert(BLOCK_BYTES_MAX < UINT32_MAX / 2, "block_len fits in u32");
 uint32_t crc32c(uint32_t crc, const void *p, size_t n);
 uint32_t crc32c_sw(uint32_t crc, const void *p, size_t n);
 
-/* One segment's crypto: the GCM context keyed with the segment key. */
+/* One segment's crypto: AES-256-GCM keyed with the segment key. */
 struct seg_key {
-    mbedtls_gcm_context gcm;
+    struct aead aead;
 };
 
 /* The key check value every segment header carries for this master key. */

@@ -5,7 +5,6 @@
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <mbedtls/gcm.h>
 #include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
@@ -15,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "journal/aead.h"
 #include "kernel/err.h"
 #include "kernel/fileio.h"
 #include "kernel/le.h"
@@ -80,21 +80,16 @@ static void iv_for(uint64_t seq, uint8_t iv[12])
     le_put64(iv, seq);
 }
 
+_Static_assert(ERASURE_KEY_LEN == AEAD_KEY_BYTES && ERASURE_TAG_LEN == AEAD_TAG_BYTES,
+               "data keys are AES-256-GCM keys (aead.h)");
+
 static int gcm(int encrypt, const uint8_t key[32], uint64_t seq, const uint8_t *in, size_t n,
                uint8_t *out, uint8_t tag[ERASURE_TAG_LEN])
 {
-    mbedtls_gcm_context g;
-    uint8_t iv[12];
+    uint8_t iv[AEAD_NONCE_BYTES];
     iv_for(seq, iv);
-    mbedtls_gcm_init(&g);
-    int rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, key, 256);
-    if (rc == 0)
-        rc = encrypt ? mbedtls_gcm_crypt_and_tag(&g, MBEDTLS_GCM_ENCRYPT, n, iv, sizeof iv, NULL, 0,
-                                                 in, out, ERASURE_TAG_LEN, tag)
-                     : mbedtls_gcm_auth_decrypt(&g, n, iv, sizeof iv, NULL, 0, tag,
-                                                ERASURE_TAG_LEN, in, out);
-    mbedtls_gcm_free(&g);
-    return rc;
+    return encrypt ? aead_seal_once(key, iv, NULL, 0, in, n, out, tag)
+                   : aead_open_once(key, iv, NULL, 0, in, n, out, tag);
 }
 
 /* ---- slots ---- */

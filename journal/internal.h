@@ -42,6 +42,9 @@ struct journal {
     uint64_t tail_seg; /* ro and a torn tail left in place: reads of segment */
     uint64_t tail_len; /*   tail_seg stop at tail_len bytes (0: no such tail) */
     struct erasure *er; /* data keys of sealed records (erasure.h) */
+    /* verify_on_read: segments that start before this seq were not
+     * authenticated at open; the first journal_read does it (0: none). */
+    uint64_t unverified_below;
     /* Loop thread. */
     uint64_t first_seq;
     uint64_t next_seq;

@@ -386,9 +386,12 @@ static int seg_scan(struct journal *j, size_t i, uint64_t *expect, char *errbuf,
         return err_fail(errbuf, errlen, -ERR_SEQ, "journal: %s: offset 0: missing segment: this one "
                     "starts at seq %" PRIu64 ", the journal needs seq %" PRIu64 " next",
                     path, j->segs[i], *expect);
+    /* Not authenticated now: only the headers, whose chain must hold
+     * (cur_block's skip); journal_read decrypts the blocks. */
+    int headers_only = j->segs[i] < j->unverified_below;
     int rc = cur_open(j, &c, path, j->segs[i]);
     while (rc == 0 && c.off < c.size)
-        rc = cur_block(&c, &j->rw, UINT64_MAX, 0, NULL, NULL);
+        rc = cur_block(&c, &j->rw, UINT64_MAX, headers_only, NULL, NULL);
     if (rc && !(last && c.torn)) {
         rc = err_fail(errbuf, errlen, rc, "journal: %s: offset %" PRIu64 ": %s", path, c.off, c.why);
     } else if (rc && c.index > 0) {
@@ -510,6 +513,8 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
     /* Compaction may have removed older segments; a new journal starts
      * where the caller says (a restore), else at 1. */
     uint64_t expect = j->nsegs ? j->segs[0] : o->first_seq ? o->first_seq : 1;
+    if (o->verify_on_read && j->nsegs > 1)
+        j->unverified_below = j->segs[j->nsegs - 1]; /* all but the newest */
     for (size_t i = 0; rc == 0 && i < j->nsegs; i++)
         rc = seg_scan(j, i, &expect, errbuf, errlen);
     if (rc) {
@@ -604,12 +609,17 @@ int journal_read(struct journal *j, uint64_t from, int (*cb)(void *arg, const st
     return rc;
 }
 
+/* Segments open did not authenticate (verify_on_read) are read whole,
+ * every block decrypted and its records checked, the ones before `from`
+ * not delivered; once a read has passed them all, none is left. */
 static int read_records(struct journal *j, uint64_t from, int (*cb)(void *arg, const struct jrec *r),
                         void *arg, char *errbuf, size_t errlen)
 {
-    for (size_t i = 0; i < j->nsegs && from < j->commit_seq; i++) {
+    uint64_t unverified = j->unverified_below;
+    for (size_t i = 0; i < j->nsegs && (from < j->commit_seq || j->segs[i] < unverified); i++) {
         uint64_t end = i + 1 < j->nsegs ? j->segs[i + 1] : j->commit_seq;
-        if (end <= from)
+        int verify = j->segs[i] < unverified;
+        if (end <= from && !verify)
             continue;
         char path[PATH_MAX];
         struct cursor c;
@@ -618,7 +628,7 @@ static int read_records(struct journal *j, uint64_t from, int (*cb)(void *arg, c
         if (rc == 0 && j->tail_len && j->segs[i] == j->tail_seg && c.size > j->tail_len)
             c.size = j->tail_len; /* read-only: stop before the torn tail left in place */
         while (rc == 0 && c.off < c.size)
-            rc = cur_block(&c, &j->rw, from, 1, cb, arg);
+            rc = cur_block(&c, &j->rw, from, !verify, cb, arg);
         if (rc == 0 && c.expect != end)
             rc = cur_fail(&c, -ERR_SEQ, 0, "segment ends at another seq than at open");
         if (rc && !c.stopped)
@@ -627,6 +637,7 @@ static int read_records(struct journal *j, uint64_t from, int (*cb)(void *arg, c
         if (rc)
             return rc;
     }
+    j->unverified_below = 0;
     return 0;
 }
 

@@ -66,6 +66,15 @@ struct journal_opts {
      * exists. `stanzactl restore` sets it to the restored snapshot's
      * seq + 1, so the journal continues right after the snapshot. */
     uint64_t first_seq;
+    /* For a caller that reads the whole journal right after open (the
+     * server's replay), so every block is decrypted once, not twice:
+     * open authenticates only the newest segment, the one recovery may
+     * cut, and of the others checks the headers and the chain of block
+     * headers (CRC, seqs, nonces) without decrypting. The first
+     * journal_read then authenticates every block of those segments,
+     * those before its `from` too, and fails as open would, naming the
+     * file and offset. 0: open authenticates every block. */
+    int verify_on_read;
 };
 
 /* Type bit of a record whose payload is sealed with its own data key

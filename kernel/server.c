@@ -102,6 +102,7 @@ static int open_journal(struct server *s)
                                                  : JOURNAL_SYNC_BATCH;
     o.segment_bytes_max = s->cfg.journal_segment_bytes;
     o.report = journal_report;
+    o.verify_on_read = 1; /* rebuild_state's replay authenticates what open skips */
     rc = journal_open(&s->journal, &o, err, sizeof err);
     memcpy(s->master_key, o.key, sizeof s->master_key); /* snapshots are sealed with it too */
     explicit_bzero(o.key, sizeof o.key);

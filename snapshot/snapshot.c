@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <mbedtls/gcm.h>
 #include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
@@ -31,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "journal/aead.h"
 #include "journal/block.h"
 #include "kernel/err.h"
 #include "kernel/fileio.h"
@@ -70,22 +70,21 @@ static void report(snapshot_report_cb cb, void *arg, const char *dir, const char
 }
 
 static const uint8_t zero_nonce[SNAPSHOT_NONCE_BYTES];
+_Static_assert(SNAPSHOT_NONCE_BYTES == AEAD_NONCE_BYTES && SNAPSHOT_TAG_BYTES == AEAD_TAG_BYTES,
+               "snapshots are sealed with aead.h");
 
 /* The key of one file; it seals exactly one body, hence the fixed nonce. */
-static int file_key_init(mbedtls_gcm_context *gcm, const uint8_t master[JOURNAL_KEY_LEN],
+static int file_key_init(struct aead *a, const uint8_t master[JOURNAL_KEY_LEN],
                          const uint8_t salt[SNAPSHOT_SALT_BYTES])
 {
     const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    uint8_t fk[32];
-    int rc = 0;
-    mbedtls_gcm_init(gcm);
+    uint8_t fk[AEAD_KEY_BYTES];
+    int rc = -ERR_CRYPTO;
+    a->ctx = NULL;
     if (mbedtls_hkdf(md, salt, SNAPSHOT_SALT_BYTES, master, JOURNAL_KEY_LEN,
-                     (const uint8_t *)HKDF_INFO_FILE, strlen(HKDF_INFO_FILE), fk, sizeof fk) != 0 ||
-        mbedtls_gcm_setkey(gcm, MBEDTLS_CIPHER_ID_AES, fk, 256) != 0)
-        rc = -ERR_CRYPTO;
+                     (const uint8_t *)HKDF_INFO_FILE, strlen(HKDF_INFO_FILE), fk, sizeof fk) == 0)
+        rc = aead_init(a, fk);
     mbedtls_platform_zeroize(fk, sizeof fk);
-    if (rc)
-        mbedtls_gcm_free(gcm);
     return rc;
 }
 
@@ -144,15 +143,11 @@ int snapshot_seal(const uint8_t key[JOURNAL_KEY_LEN], uint64_t seq, int64_t time
     if (rc)
         return rc;
     le_put32(h + SNAPSHOT_OFF_CRC, crc32c(0, h, SNAPSHOT_OFF_CRC));
-    mbedtls_gcm_context gcm;
-    if ((rc = file_key_init(&gcm, key, salt)))
+    struct aead a;
+    if ((rc = file_key_init(&a, key, salt)))
         return rc;
-    /* In place: mbedTLS allows output == input when encrypting. */
-    if (mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, body_len, zero_nonce,
-                                  SNAPSHOT_NONCE_BYTES, h, SNAPSHOT_HDR_BYTES, body, body,
-                                  SNAPSHOT_TAG_BYTES, body + body_len) != 0)
-        rc = -ERR_CRYPTO;
-    mbedtls_gcm_free(&gcm);
+    rc = aead_seal(&a, zero_nonce, h, SNAPSHOT_HDR_BYTES, body, body_len, body, body + body_len);
+    aead_free(&a);
     if (rc == 0)
         out->len += SNAPSHOT_HDR_BYTES + body_len + SNAPSHOT_TAG_BYTES;
     return rc;
@@ -220,15 +215,13 @@ static int body_open(const uint8_t key[JOURNAL_KEY_LEN], const uint8_t *f, const
                      uint8_t **state, const char **why)
 {
     const uint8_t *sealed = f + SNAPSHOT_HDR_BYTES;
-    mbedtls_gcm_context gcm;
-    if (file_key_init(&gcm, key, f + SNAPSHOT_OFF_SALT))
+    struct aead a;
+    if (file_key_init(&a, key, f + SNAPSHOT_OFF_SALT))
         return *why = "key derivation failed", -ERR_CRYPTO;
     uint8_t *body = xmalloc((size_t)h->body_len);
-    /* Not in place: mbedTLS forbids output == input when decrypting. */
-    int bad = mbedtls_gcm_auth_decrypt(&gcm, (size_t)h->body_len, zero_nonce,
-                                       SNAPSHOT_NONCE_BYTES, f, SNAPSHOT_HDR_BYTES,
-                                       sealed + h->body_len, SNAPSHOT_TAG_BYTES, sealed, body);
-    mbedtls_gcm_free(&gcm);
+    int bad = aead_open(&a, zero_nonce, f, SNAPSHOT_HDR_BYTES, sealed, (size_t)h->body_len, body,
+                        sealed + h->body_len);
+    aead_free(&a);
     if (bad) {
         free(body);
         return *why = "fails authentication (bad tag)", -ERR_CORRUPT;
