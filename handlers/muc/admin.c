@@ -6,6 +6,7 @@
  * occupant by nick (kick: role none; voice: participant; moderator);
  * affiliation items name a user by JID (or by the nick of an occupant).
  * The last owner cannot give up ownership (conflict, §10.9). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,11 +62,9 @@ static int get_role_list(const struct room *r, enum muc_affil actor, enum muc_ro
         const struct occupant *o = r->occ[i];
         if (o->role != list)
             continue;
-        char bare[JID_MAX];
-        muc_bare_of(o->real, bare);
         struct xnode *it = xml_add(q, "item", NULL);
-        xml_set_attr(it, "affiliation", affil_name(room_affil(r, bare)));
-        xml_set_attr(it, "jid", o->real);
+        xml_set_attr(it, "affiliation", affil_name(room_affil(r, o->bare)));
+        xml_set_attr(it, "jid", occupant_real(o));
         xml_set_attr(it, "nick", o->nick);
         xml_set_attr(it, "role", role_name(list));
     }
@@ -112,9 +111,7 @@ static int check_role_item(const struct room *r, enum muc_affil actor, enum muc_
     c->target = room_occupant_by_nick(r, nick);
     if (!c->target) /* perm says forbidden first: a nick is not revealed to anyone */
         return muc_may_set_role(actor, actor_role, AFFIL_NONE, ROLE_NONE, (enum muc_role)role);
-    char bare[JID_MAX];
-    muc_bare_of(c->target->real, bare);
-    return muc_may_set_role(actor, actor_role, room_affil(r, bare), c->target->role,
+    return muc_may_set_role(actor, actor_role, room_affil(r, c->target->bare), c->target->role,
                             (enum muc_role)role);
 }
 
@@ -135,7 +132,7 @@ static int check_affil_item(const struct room *r, enum muc_affil actor, const ch
         const struct occupant *o = room_occupant_by_nick(r, nick);
         if (!o)
             return stanza_err(STANZA_ITEM_NOT_FOUND);
-        muc_bare_of(o->real, c->jid);
+        snprintf(c->jid, sizeof c->jid, "%s", o->bare);
     } else {
         return stanza_err(STANZA_BAD_REQUEST);
     }
@@ -175,9 +172,7 @@ static int apply_affil(struct muc_state *s, struct room *r, const char *bare,
     room_set_affil(r, bare, a);
     for (size_t i = r->nocc; i-- > 0;) {
         struct occupant *o = r->occ[i];
-        char ob[JID_MAX];
-        muc_bare_of(o->real, ob);
-        if (strcmp(ob, bare) != 0)
+        if (strcmp(o->bare, bare) != 0)
             continue;
         int code = a == AFFIL_OUTCAST ? 301 : (r->cfg.members_only && a < AFFIL_MEMBER) ? 321 : 0;
         if (code) {

@@ -48,9 +48,12 @@ static void put_room(const struct room *r, struct buf *out)
     for (size_t i = 0; i < r->nocc; i++) {
         const struct occupant *o = r->occ[i];
         buf_put_str(out, o->nick);
-        buf_put_str(out, o->real);
         buf_put_u8(out, (uint8_t)o->role);
-        xml_encode_bin(o->presence, out);
+        buf_put_varint(out, o->ns);
+        for (size_t k = 0; k < o->ns; k++) { /* oldest first, as joined */
+            buf_put_str(out, o->s[k].real);
+            xml_encode_bin(o->s[k].presence, out);
+        }
     }
 }
 
@@ -119,21 +122,28 @@ static int get_room(struct muc_state *s, struct rd *in)
     }
     uint64_t no = rd_varint(in);
     for (uint64_t i = 0; !rc && !in->err && i < no; i++) {
-        char *nick = get_str(in), *real = get_str(in);
+        char *nick = get_str(in);
         uint8_t role = rd_u8(in);
-        struct xnode *p = xml_decode_bin(in);
-        if (!p || role > ROLE_MODERATOR) {
+        uint64_t ns = rd_varint(in);
+        struct occupant *o = NULL;
+        if (role > ROLE_MODERATOR || ns == 0 || ns > 1024)
             rc = -ERR_CORRUPT;
-        } else {
-            struct occupant *o = room_occupant_add(r, nick, real, (enum muc_role)role, NULL);
-            xml_free(o->presence);
-            o->presence = p;
-            p = NULL;
-            muc_joined_add(s, real, r->name);
+        for (uint64_t k = 0; !rc && !in->err && k < ns; k++) {
+            char *real = get_str(in);
+            struct xnode *p = xml_decode_bin(in);
+            if (!p || (o && occupant_session(o, real))) {
+                xml_free(p);
+                rc = -ERR_CORRUPT;
+            } else if (!o) {
+                o = room_occupant_add(r, nick, real, (enum muc_role)role, p);
+            } else {
+                occupant_session_put(o, real, p);
+            }
+            if (!rc)
+                muc_joined_add(s, real, r->name);
+            free(real);
         }
-        xml_free(p);
         free(nick);
-        free(real);
     }
     if (rc || in->err || !*r->name || room_find(s, r->name)) {
         room_free(r);

@@ -155,7 +155,7 @@ int muc_iq_occupant(struct muc_state *s, const struct event *ev, const struct xn
     char from[JID_MAX];
     muc_occupant_jid(r, me->nick, from);
     xml_set_attr(fwd, "from", from);
-    xml_set_attr(fwd, "to", target->real);
+    xml_set_attr(fwd, "to", occupant_real(target)); /* an IQ goes to one client: the newest */
     fx_route(out, fwd);
     return 0;
 }

@@ -110,7 +110,8 @@ static const char *help_request(const char *body)
     return a;
 }
 
-static void answer_help(const struct room *r, const struct occupant *o, const char *arg,
+/* To the client that asked only, not to the user's other clients. */
+static void answer_help(const struct room *r, const char *real, const char *arg,
                         struct effects *out)
 {
     struct buf b;
@@ -125,7 +126,7 @@ static void answer_help(const struct room *r, const struct occupant *o, const ch
     buf_put_u8(&b, 0);
     struct xnode *m = xml_new("message", NS_CLIENT);
     xml_set_attr(m, "from", r->jid);
-    xml_set_attr(m, "to", o->real);
+    xml_set_attr(m, "to", real);
     xml_set_attr(m, "type", "groupchat");
     xml_add_text(xml_add(m, "body", NULL), (const char *)b.p);
     buf_free(&b);
@@ -151,11 +152,8 @@ static int role_may(const struct room *r, const struct occupant *o, enum muc_pri
 
 static void broadcast(const struct room *r, const struct xnode *m, struct effects *out)
 {
-    for (size_t i = 0; i < r->nocc; i++) {
-        struct xnode *c = xml_copy(m);
-        xml_set_attr(c, "to", r->occ[i]->real);
-        fx_route(out, c);
-    }
+    for (size_t i = 0; i < r->nocc; i++)
+        occupant_send(r->occ[i], xml_copy(m), out);
 }
 
 /* The message as the room sends it: from room/nick, without 'to'. */
@@ -182,7 +180,7 @@ static int groupchat(struct muc_state *s, const struct event *ev, const struct x
     if (body) {
         const char *arg = help_request(xml_text(body));
         if (arg) {
-            answer_help(r, o, arg, out);
+            answer_help(r, xml_attr(st, "from"), arg, out);
             return 0;
         }
     }
@@ -336,9 +334,8 @@ int muc_message_occupant(struct muc_state *s, const struct event *ev, const stru
     char from[JID_MAX];
     muc_occupant_jid(r, o->nick, from);
     xml_set_attr(m, "from", from);
-    xml_set_attr(m, "to", target->real);
     if (!xml_child(m, "x", NS_MUC_USER))
         xml_add(m, "x", NS_MUC_USER);
-    fx_route(out, m);
+    occupant_send(target, m, out);
     return 0;
 }

@@ -74,11 +74,22 @@ struct muc_policy {
     uint32_t rooms_max;    /* rooms the service holds at most */
 };
 
+/* One client of an occupant. */
+struct occ_session {
+    char *real;             /* full JID */
+    struct xnode *presence; /* its last presence, as received (no muc children) */
+};
+
+/* An occupant is a nickname held by one user, who may be in it with
+ * several clients at once (a multi-session nick, XEP-0045 §7.2.? as
+ * Prosody and ejabberd do it): every session gets what the occupant
+ * gets, and the newest session's presence is the occupant's. */
 struct occupant {
     char *nick;
-    char *real;            /* full JID */
+    char *bare;            /* the user's bare JID */
     enum muc_role role;
-    struct xnode *presence; /* the last presence, as received (no muc children) */
+    struct occ_session *s; /* in join order; s[ns - 1] is the newest */
+    size_t ns, scap;
 };
 
 struct history_entry {
@@ -134,11 +145,24 @@ void room_set_affil(struct room *r, const char *bare, enum muc_affil a);
 size_t room_owner_count(const struct room *r);
 
 struct occupant *room_occupant_by_nick(const struct room *r, const char *nick);
+/* The occupant one of whose sessions is the full JID `full`. */
 struct occupant *room_occupant_by_real(const struct room *r, const char *full);
-/* Adds an occupant (takes copies); returns it. */
+/* Adds an occupant with one session (copies the strings, takes presence;
+ * NULL: an empty one); returns it. */
 struct occupant *room_occupant_add(struct room *r, const char *nick, const char *real,
-                                   enum muc_role role, const struct xnode *presence);
+                                   enum muc_role role, struct xnode *presence);
 void room_occupant_remove(struct room *r, struct occupant *o);
+
+/* The newest session's full JID and presence: the occupant's. */
+const char *occupant_real(const struct occupant *o);
+const struct xnode *occupant_presence(const struct occupant *o);
+struct occ_session *occupant_session(const struct occupant *o, const char *real);
+/* Adds a session, or makes an existing one the newest; takes presence. */
+void occupant_session_put(struct occupant *o, const char *real, struct xnode *presence);
+/* Removes a session; returns how many are left. */
+size_t occupant_session_remove(struct occupant *o, const char *real);
+/* Sends st to every session of o (a copy each, 'to' set); takes st. */
+void occupant_send(const struct occupant *o, struct xnode *st, struct effects *out);
 
 /* History (memory only): keeps a copy of msg; drops the oldest past the
  * room's limit. */

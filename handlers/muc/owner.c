@@ -55,13 +55,12 @@ static void notify_config_change(const struct room *r, const struct room_config 
     for (size_t i = 0; i < r->nocc; i++) {
         struct xnode *m = xml_new("message", NS_CLIENT);
         xml_set_attr(m, "from", r->jid);
-        xml_set_attr(m, "to", r->occ[i]->real);
         xml_set_attr(m, "type", "groupchat");
         struct xnode *x = xml_add(m, "x", NS_MUC_USER);
         muc_add_status(x, 104);
         if (old->whois != r->cfg.whois)
             muc_add_status(x, r->cfg.whois == WHOIS_ANYONE ? 172 : 173);
-        fx_route(out, m);
+        occupant_send(r->occ[i], m, out);
     }
 }
 
@@ -71,9 +70,7 @@ static int expel_non_members(struct muc_state *s, struct room *r, struct effects
 {
     for (size_t i = r->nocc; i-- > 0;) {
         struct occupant *o = r->occ[i];
-        char bare[JID_MAX];
-        muc_bare_of(o->real, bare);
-        if (room_affil(r, bare) >= AFFIL_MEMBER)
+        if (room_affil(r, o->bare) >= AFFIL_MEMBER)
             continue;
         if (muc_occupant_expel(s, r, o, 322, NULL, NULL, out))
             return 1;

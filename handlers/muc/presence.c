@@ -25,27 +25,25 @@ static int sees_real_jids(const struct room *r, const struct occupant *viewer)
 }
 
 /* The presence (copy of the occupant's own, or unavailable) of o as
- * `viewer` gets it, with the muc#user payload. */
+ * `viewer` gets it, with the muc#user payload; no 'to' (occupant_send
+ * sets one per session). */
 static struct xnode *presence_for(const struct room *r, const struct occupant *o,
                                   const struct occupant *viewer, const char *type,
                                   const char *new_nick, const char *actor_nick,
                                   const char *reason, const int *codes, size_t ncodes)
 {
-    struct xnode *p = type ? xml_new("presence", NS_CLIENT) : xml_copy(o->presence);
+    struct xnode *p = type ? xml_new("presence", NS_CLIENT) : xml_copy(occupant_presence(o));
     if (type)
         xml_set_attr(p, "type", type);
     char from[JID_MAX];
     muc_occupant_jid(r, o->nick, from);
     xml_set_attr(p, "from", from);
-    xml_set_attr(p, "to", viewer->real);
     struct xnode *x = xml_add(p, "x", NS_MUC_USER);
     struct xnode *item = xml_add(x, "item", NULL);
-    char bare[JID_MAX];
-    muc_bare_of(o->real, bare);
-    xml_set_attr(item, "affiliation", affil_name(room_affil(r, bare)));
+    xml_set_attr(item, "affiliation", affil_name(room_affil(r, o->bare)));
     xml_set_attr(item, "role", role_name(type ? ROLE_NONE : o->role));
     if (sees_real_jids(r, viewer) || viewer == o)
-        xml_set_attr(item, "jid", o->real);
+        xml_set_attr(item, "jid", occupant_real(o));
     if (new_nick)
         xml_set_attr(item, "nick", new_nick);
     if (actor_nick && *actor_nick)
@@ -80,7 +78,7 @@ static void send_all_ordered(const struct room *r, const struct occupant *o, con
             all[n++] = codes[k];
         for (size_t k = 0; v == o && k < nself && n < 8; k++)
             all[n++] = self_codes[k];
-        fx_route(out, presence_for(r, o, v, type, new_nick, actor_nick, reason, all, n));
+        occupant_send(v, presence_for(r, o, v, type, new_nick, actor_nick, reason, all, n), out);
     }
 }
 
@@ -118,7 +116,8 @@ static struct xnode *kept_presence(const struct xnode *st)
 
 static void forget(struct muc_state *s, struct room *r, struct occupant *o)
 {
-    muc_joined_del(s, o->real, r->name);
+    for (size_t i = 0; i < o->ns; i++)
+        muc_joined_del(s, o->s[i].real, r->name);
     room_occupant_remove(r, o);
 }
 
@@ -142,19 +141,49 @@ int muc_occupant_expel(struct muc_state *s, struct room *r, struct occupant *o, 
     return drop_if_empty(s, r);
 }
 
+static struct xnode *unavailable_for(const struct room *r, const struct occupant *o,
+                                     const struct occupant *v, const struct xnode *st)
+{
+    struct xnode *p = presence_for(r, o, v, "unavailable", NULL, NULL, NULL, NULL, 0);
+    const struct xnode *status = st ? xml_child(st, "status", NULL) : NULL;
+    if (status)
+        xml_append(p, xml_copy(status));
+    return p;
+}
+
+/* One client of a multi-session occupant leaves: it alone hears its
+ * unavailable presence; the others see the occupant's presence, now the
+ * newest remaining session's. */
+static void leave_session(struct muc_state *s, struct room *r, struct occupant *o,
+                          const char *real, const struct xnode *st, int tell_self,
+                          struct effects *out)
+{
+    if (tell_self) {
+        struct xnode *p = unavailable_for(r, o, o, st);
+        struct xnode *item = xml_child(xml_child(p, "x", NS_MUC_USER), "item", NULL);
+        if (item)
+            xml_set_attr(item, "jid", real);
+        xml_set_attr(p, "to", real);
+        fx_route(out, p);
+    }
+    occupant_session_remove(o, real);
+    muc_joined_del(s, real, r->name);
+    send_all(r, o, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, out);
+}
+
 /* §7.14: unavailable presence to everyone, the status text kept. */
-static void leave(struct muc_state *s, struct room *r, struct occupant *o,
+static void leave(struct muc_state *s, struct room *r, struct occupant *o, const char *real,
                   const struct xnode *st, int tell_self, struct effects *out)
 {
+    if (o->ns > 1) {
+        leave_session(s, r, o, real, st, tell_self, out);
+        return;
+    }
     for (size_t i = 0; i < r->nocc; i++) {
         const struct occupant *v = r->occ[i];
         if (v == o && !tell_self)
             continue;
-        struct xnode *p = presence_for(r, o, v, "unavailable", NULL, NULL, NULL, NULL, 0);
-        const struct xnode *status = st ? xml_child(st, "status", NULL) : NULL;
-        if (status)
-            xml_append(p, xml_copy(status));
-        fx_route(out, p);
+        occupant_send(v, unavailable_for(r, o, v, st), out);
     }
     forget(s, r, o);
     drop_if_empty(s, r);
@@ -170,7 +199,7 @@ void muc_session_gone(struct muc_state *s, const char *full, struct effects *out
         if (!o) { /* cannot happen while the index is in step; never loop */
             muc_joined_del(s, full, j->rooms[0]);
         } else {
-            leave(s, r, o, NULL, 0, out);
+            leave(s, r, o, full, NULL, 0, out);
         }
         if (before == 1)
             break; /* the index entry is gone with its last room */
@@ -187,7 +216,6 @@ void muc_room_destroy(struct muc_state *s, struct room *r, const char *alt_jid,
         char from[JID_MAX];
         muc_occupant_jid(r, o->nick, from);
         xml_set_attr(p, "from", from);
-        xml_set_attr(p, "to", o->real);
         xml_set_attr(p, "type", "unavailable");
         struct xnode *x = xml_add(p, "x", NS_MUC_USER);
         struct xnode *item = xml_add(x, "item", NULL);
@@ -199,7 +227,7 @@ void muc_room_destroy(struct muc_state *s, struct room *r, const char *alt_jid,
         if (reason && *reason)
             xml_add_text(xml_add(d, "reason", NULL), reason);
         muc_add_status(x, 110);
-        fx_route(out, p);
+        occupant_send(o, p, out);
     }
     while (r->nocc > 0)
         forget(s, r, r->occ[r->nocc - 1]);
@@ -250,7 +278,7 @@ static int64_t parse_since(const char *v)
 
 /* §7.2.15: the history the newcomer asked for (<history/>), oldest first,
  * each with a delay stamp from the room. */
-static void send_history(const struct room *r, const struct occupant *o, const struct xnode *st,
+static void send_history(const struct room *r, const char *real, const struct xnode *st,
                          int64_t now_us, struct effects *out)
 {
     const struct xnode *x = xml_child(st, "x", NS_MUC);
@@ -275,7 +303,7 @@ static void send_history(const struct room *r, const struct occupant *o, const s
     for (size_t k = r->hn - take; k < r->hn; k++) {
         const struct history_entry *e = &r->hist[(r->hhead + k) % r->hcap];
         struct xnode *m = xml_copy(e->msg);
-        xml_set_attr(m, "to", o->real);
+        xml_set_attr(m, "to", real);
         struct xnode *delay = xml_add(m, "delay", NS_DELAY);
         char stamp[64];
         xmpp_stamp(e->time_us, stamp, sizeof stamp);
@@ -285,15 +313,20 @@ static void send_history(const struct room *r, const struct occupant *o, const s
     }
 }
 
-static void join(struct muc_state *s, struct room *r, const char *nick, const char *real,
-                 enum muc_role role, const struct xnode *st, int new_room, int64_t now_us,
-                 struct effects *out)
+/* What a client entering gets (§7.2.3-7.2.16), with `o` its occupant,
+ * new or one it shares with its user's other clients: every other
+ * occupant's presence (to this client only), the occupant's presence (to
+ * everyone), the history and the subject (to this client only). */
+static void enter(struct muc_state *s, struct room *r, struct occupant *o, const char *real,
+                  const struct xnode *st, int new_room, int64_t now_us, struct effects *out)
 {
-    struct occupant *o = room_occupant_add(r, nick, real, role, NULL);
-    xml_free(o->presence);
-    o->presence = kept_presence(st);
-    for (size_t i = 0; i + 1 < r->nocc; i++)
-        fx_route(out, presence_for(r, r->occ[i], o, NULL, NULL, NULL, NULL, NULL, 0));
+    for (size_t i = 0; i < r->nocc; i++) {
+        if (r->occ[i] == o)
+            continue;
+        struct xnode *p = presence_for(r, r->occ[i], o, NULL, NULL, NULL, NULL, NULL, 0);
+        xml_set_attr(p, "to", real);
+        fx_route(out, p);
+    }
     muc_joined_add(s, real, r->name);
     int self[2];
     size_t nself = 0;
@@ -302,8 +335,16 @@ static void join(struct muc_state *s, struct room *r, const char *nick, const ch
     if (new_room)
         self[nself++] = 201;
     send_all(r, o, NULL, NULL, NULL, NULL, NULL, 0, self, nself, out);
-    send_history(r, o, st, now_us, out);
+    send_history(r, real, st, now_us, out);
     fx_route(out, muc_subject_message(r, real));
+}
+
+static void join(struct muc_state *s, struct room *r, const char *nick, const char *real,
+                 enum muc_role role, const struct xnode *st, int new_room, int64_t now_us,
+                 struct effects *out)
+{
+    struct occupant *o = room_occupant_add(r, nick, real, role, kept_presence(st));
+    enter(s, r, o, real, st, new_room, now_us, out);
 }
 
 static const char *join_password(const struct xnode *st)
@@ -319,10 +360,13 @@ static uint32_t room_limit(const struct muc_state *s, const struct room *r)
     return r->cfg.max_users && r->cfg.max_users < lim ? r->cfg.max_users : lim;
 }
 
-/* The checks of §7.2 for someone not yet in the room; 0 or the error. */
+/* The checks of §7.2 for a client not yet in the room; `mine`: the
+ * occupant with that nick when it is the same user's (a multi-session
+ * nick: no conflict, no room taken). 1 to enter, 0 when refused here, or
+ * the error. */
 static int may_enter(const struct muc_state *s, const struct event *ev, const struct xnode *st,
                      const struct room *r, const char *nick, const char *real,
-                     enum muc_affil a, struct effects *out)
+                     enum muc_affil a, const struct occupant *mine, struct effects *out)
 {
     if (r->locked)
         return stanza_err(STANZA_ITEM_NOT_FOUND);
@@ -340,6 +384,8 @@ static int may_enter(const struct muc_state *s, const struct event *ev, const st
         if (!pw || strcmp(pw, r->cfg.password) != 0)
             return stanza_err(STANZA_NOT_AUTHORIZED);
     }
+    if (mine)
+        return 1;
     if (room_occupant_by_nick(r, nick))
         return stanza_err(STANZA_CONFLICT);
     if (r->nocc >= room_limit(s, r) && a < AFFIL_ADMIN)
@@ -370,16 +416,16 @@ static int create_room(struct muc_state *s, const struct event *ev, const struct
 }
 
 /* §7.6: unavailable from the old nickname with 303 and the new one, then
- * the presence from the new nickname. */
-static void change_nick(struct room *r, struct occupant *o, const char *nick,
+ * the presence from the new nickname. A multi-session occupant changes
+ * its nickname for all its clients at once. */
+static void change_nick(struct room *r, struct occupant *o, const char *real, const char *nick,
                         const struct xnode *st, struct effects *out)
 {
     int code = 303;
     send_all(r, o, "unavailable", nick, NULL, NULL, &code, 1, NULL, 0, out);
     free(o->nick);
     o->nick = xstrdup(nick);
-    xml_free(o->presence);
-    o->presence = kept_presence(st);
+    occupant_session_put(o, real, kept_presence(st));
     send_all(r, o, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, out);
 }
 
@@ -396,11 +442,13 @@ int muc_presence(struct muc_state *s, const struct event *ev, const struct xnode
     struct occupant *o = r ? room_occupant_by_real(r, real) : NULL;
     if (is_type(st, "unavailable")) {
         if (o)
-            leave(s, r, o, st, 1, out);
+            leave(s, r, o, real, st, 1, out);
         return 0;
     }
-    if (is_type(st, "error")) { /* the occupant's client is gone (§7.2.? errors) */
-        if (o)
+    if (is_type(st, "error")) { /* the client is gone (§7.2.? errors): 333 */
+        if (o && o->ns > 1)
+            leave(s, r, o, real, NULL, 0, out);
+        else if (o)
             muc_occupant_expel(s, r, o, 333, NULL, NULL, out);
         return 0;
     }
@@ -410,22 +458,28 @@ int muc_presence(struct muc_state *s, const struct event *ev, const struct xnode
         return create_room(s, ev, st, room_name, nick, real, out);
     if (o) {
         if (strcmp(o->nick, nick) == 0) { /* a new status: everyone hears it */
-            xml_free(o->presence);
-            o->presence = kept_presence(st);
+            occupant_session_put(o, real, kept_presence(st));
             send_all(r, o, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, out);
             return 0;
         }
         if (room_occupant_by_nick(r, nick))
             return stanza_err(STANZA_CONFLICT);
-        change_nick(r, o, nick, st, out);
+        change_nick(r, o, real, nick, st, out);
         return 0;
     }
     char bare[JID_MAX];
     muc_bare_of(real, bare);
     enum muc_affil a = room_affil(r, bare);
-    int rc = may_enter(s, ev, st, r, nick, real, a, out);
+    struct occupant *same = room_occupant_by_nick(r, nick);
+    struct occupant *mine = same && strcmp(same->bare, bare) == 0 ? same : NULL;
+    int rc = may_enter(s, ev, st, r, nick, real, a, mine, out);
     if (rc <= 0)
         return rc;
+    if (mine) { /* another client of the same user: one occupant */
+        occupant_session_put(mine, real, kept_presence(st));
+        enter(s, r, mine, real, st, 0, ev->time_us, out);
+        return 0;
+    }
     join(s, r, nick, real, room_default_role(r, a), st, 0, ev->time_us, out);
     return 0;
 }

@@ -89,9 +89,13 @@ struct room *room_create(struct muc_state *s, const char *name, const char *owne
 
 static void occupant_free(struct occupant *o)
 {
+    for (size_t i = 0; i < o->ns; i++) {
+        free(o->s[i].real);
+        xml_free(o->s[i].presence);
+    }
+    free(o->s);
     free(o->nick);
-    free(o->real);
-    xml_free(o->presence);
+    free(o->bare);
     free(o);
 }
 
@@ -165,22 +169,81 @@ struct occupant *room_occupant_by_nick(const struct room *r, const char *nick)
     return NULL;
 }
 
+struct occ_session *occupant_session(const struct occupant *o, const char *real)
+{
+    for (size_t i = 0; i < o->ns; i++)
+        if (strcmp(o->s[i].real, real) == 0)
+            return &o->s[i];
+    return NULL;
+}
+
 struct occupant *room_occupant_by_real(const struct room *r, const char *full)
 {
     for (size_t i = 0; i < r->nocc; i++)
-        if (strcmp(r->occ[i]->real, full) == 0)
+        if (occupant_session(r->occ[i], full))
             return r->occ[i];
     return NULL;
 }
 
+const char *occupant_real(const struct occupant *o) { return o->s[o->ns - 1].real; }
+
+const struct xnode *occupant_presence(const struct occupant *o)
+{
+    return o->s[o->ns - 1].presence;
+}
+
+void occupant_session_put(struct occupant *o, const char *real, struct xnode *presence)
+{
+    struct occ_session *old = occupant_session(o, real);
+    struct occ_session keep = {NULL, NULL};
+    if (old) { /* move it to the end: it is the newest now */
+        keep = *old;
+        memmove(old, old + 1, (size_t)(&o->s[o->ns] - (old + 1)) * sizeof *old);
+        o->ns--;
+        xml_free(keep.presence);
+    } else {
+        keep.real = xstrdup(real);
+    }
+    keep.presence = presence ? presence : xml_new("presence", NS_CLIENT);
+    if (o->ns == o->scap) {
+        o->scap = o->scap ? o->scap * 2 : 1;
+        o->s = xrealloc(o->s, o->scap * sizeof *o->s);
+    }
+    o->s[o->ns++] = keep;
+}
+
+size_t occupant_session_remove(struct occupant *o, const char *real)
+{
+    struct occ_session *x = occupant_session(o, real);
+    if (!x)
+        return o->ns;
+    free(x->real);
+    xml_free(x->presence);
+    memmove(x, x + 1, (size_t)(&o->s[o->ns] - (x + 1)) * sizeof *x);
+    return --o->ns;
+}
+
+void occupant_send(const struct occupant *o, struct xnode *st, struct effects *out)
+{
+    for (size_t i = 0; i < o->ns; i++) {
+        struct xnode *c = i + 1 < o->ns ? xml_copy(st) : st;
+        xml_set_attr(c, "to", o->s[i].real);
+        fx_route(out, c);
+    }
+    if (o->ns == 0)
+        xml_free(st);
+}
+
 struct occupant *room_occupant_add(struct room *r, const char *nick, const char *real,
-                                   enum muc_role role, const struct xnode *presence)
+                                   enum muc_role role, struct xnode *presence)
 {
     struct occupant *o = xcalloc(1, sizeof *o);
     o->nick = xstrdup(nick);
-    o->real = xstrdup(real);
+    char bare[JID_MAX];
+    muc_bare_of(real, bare);
+    o->bare = xstrdup(bare);
     o->role = role;
-    o->presence = presence ? xml_copy(presence) : xml_new("presence", NS_CLIENT);
+    occupant_session_put(o, real, presence);
     if (r->nocc == r->occcap) {
         r->occcap = r->occcap ? r->occcap * 2 : 4;
         r->occ = xrealloc(r->occ, r->occcap * sizeof *r->occ);
