@@ -7,7 +7,8 @@ alice creates a room from her phone, bob joins; alice's desktop joins
 with the same nick: it gets bob's presence, its own (110) and the
 subject, while bob sees no second alice. bob's groupchat and private
 message reach both of alice's clients; /help from one of them is
-answered to that one only. carol cannot take the nick (conflict). The
+answered to that one only. carol cannot take the nick (conflict); a
+direct invitation (XEP-0249) reaches her untouched and she joins. The
 desktop leaves: it hears its own unavailable presence (110), bob hears
 none (alice is still there) and the phone still gets the room's
 messages. The phone's session ends: now bob sees alice leave."""
@@ -68,6 +69,18 @@ async def main():
 
     cond, _ = await m.join_refused(carol, ROOM, "alice")
     check(cond == "conflict", "carol cannot take alice's nick: conflict", cond)
+
+    # A direct invitation (XEP-0249) is a message between users: it passes
+    # through untouched, and carol can enter the open room.
+    phone.send_raw("<message to='%s'><x xmlns='jabber:x:conference' jid='%s' reason='join us'/>"
+                   "</message>" % (CAROL, ROOM))
+    el = await carol.expect(lambda e: stanza_is(e, "message", frm=ALICE + "/phone")
+                            and e.find("{jabber:x:conference}x") is not None,
+                            "carol gets alice's direct invitation")
+    x = el.find("{jabber:x:conference}x")
+    check(x.get("jid") == ROOM and x.get("reason") == "join us",
+          "... with the room and the reason intact", h.xml_text(el))
+    await m.join_ok(carol, ROOM, "carol", "carol follows the direct invitation")
 
     el = await m.leave(desk, ROOM, "alice")
     check(m.item(el).get("jid") == ALICE + "/desk",
