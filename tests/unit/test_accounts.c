@@ -1,46 +1,7 @@
 /* test_accounts: the accounts handler applies account events
  * deterministically through the dispatcher, answers each requester in its
  * own terms, and its state survives a snapshot round trip and a replay. */
-#include <check.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "handlers/accounts/accounts.h"
-#include "handlers/sessions/sessions.h"
-#include "kernel/dispatch.h"
-
-static uint64_t next_seq;
-
-static struct scram_creds creds(uint8_t fill)
-{
-    struct scram_creds c;
-    memset(&c, fill, sizeof c);
-    c.iter = 4096;
-    /* SHA-1 keys are 20 bytes; the rest of their arrays stays zero. */
-    memset(c.key[SCRAM_SHA1].stored + 20, 0, SCRAM_KEY_MAX - 20);
-    memset(c.key[SCRAM_SHA1].server + 20, 0, SCRAM_KEY_MAX - 20);
-    return c;
-}
-
-/* Stamps ev like the bus does, applies it, frees it. */
-static void apply(struct dispatch *d, struct event *ev, struct effects *fx)
-{
-    ev->seq = ++next_seq;
-    ev->time_us = 1000000 * (int64_t)ev->seq;
-    ck_assert_int_eq(dispatch_event(d, ev, fx), 0);
-    event_free(ev);
-}
-
-static struct dispatch *fresh(void)
-{
-    next_seq = 0;
-    struct dispatch *d = dispatch_new();
-    struct effects fx;
-    effects_init(&fx);
-    apply(d, event_server_started("localhost", "test"), &fx);
-    effects_clear(&fx);
-    return d;
-}
+#include "fixture.h"
 
 START_TEST(operator_register_then_conflict)
 {
@@ -208,17 +169,11 @@ END_TEST
 START_TEST(snapshot_round_trip_is_exact)
 {
     struct dispatch *d1 = fresh();
-    struct buf log, s1, s2;
+    struct buf log, s1;
     buf_init(&log);
     buf_init(&s1);
-    buf_init(&s2);
     history(d1, &log);
-    dispatch_encode(d1, &s1);
-    struct dispatch *d2 = dispatch_new();
-    ck_assert_int_eq(dispatch_decode(d2, s1.p, s1.len), 0);
-    dispatch_encode(d2, &s2);
-    ck_assert_uint_eq(s1.len, s2.len);
-    ck_assert_mem_eq(s1.p, s2.p, s1.len);
+    struct dispatch *d2 = snapshot_round_trip(d1, &s1);
     ck_assert_uint_eq(dispatch_last_seq(d2), dispatch_last_seq(d1));
     ck_assert_ptr_nonnull(accounts_creds(dispatch_state(d2, "accounts"), "gina@localhost"));
     ck_assert_ptr_null(accounts_creds(dispatch_state(d2, "accounts"), "frank@localhost"));
@@ -232,7 +187,6 @@ START_TEST(snapshot_round_trip_is_exact)
     dispatch_free(d2);
     buf_free(&log);
     buf_free(&s1);
-    buf_free(&s2);
 }
 END_TEST
 
@@ -263,9 +217,5 @@ int main(void)
     tcase_add_test(tc, snapshot_round_trip_is_exact);
     tcase_add_test(tc, events_out_of_sequence_are_refused);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -10,6 +10,7 @@
 
 #include "kernel/config.h"
 #include "kernel/err.h"
+#include "fixture.h"
 
 #define ERRLEN 512
 
@@ -643,9 +644,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suite(config_suite());
 }

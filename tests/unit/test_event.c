@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernel/event.h"
+#include "fixture.h"
 
 static struct event *sample(void)
 {
@@ -111,9 +112,5 @@ int main(void)
     tcase_add_test(tc, unknown_version_is_refused);
     tcase_add_test(tc, server_started_carries_domain_and_version);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

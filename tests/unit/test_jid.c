@@ -12,6 +12,7 @@
 
 #include "kernel/err.h"
 #include "kernel/jid.h"
+#include "fixture.h"
 
 /* Normalises s and checks the full form. */
 static void expect_norm(const char *s, const char *want)
@@ -447,9 +448,5 @@ static Suite *jid_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(jid_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(jid_suite());
 }

@@ -11,6 +11,7 @@
 #include "handlers/muc/form.h"
 #include "kernel/mem.h"
 #include "kernel/xml.h"
+#include "fixture.h"
 
 static struct muc_policy policy(uint32_t max_users, uint32_t history_max)
 {
@@ -612,9 +613,5 @@ int main(void)
     tcase_add_test(t, roominfo_form);
     tcase_add_test(t, xdata_readers);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

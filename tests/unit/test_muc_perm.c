@@ -9,6 +9,7 @@
 
 #include "handlers/muc/perm.h"
 #include "kernel/err.h"
+#include "fixture.h"
 
 #define OK 0
 #define FORBIDDEN stanza_err(STANZA_FORBIDDEN)
@@ -436,9 +437,5 @@ int main(void)
     tcase_add_test(t, affiliation_refusals_carry_the_xeps_error);
     tcase_add_test(t, list_reads_belong_to_who_edits_them);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

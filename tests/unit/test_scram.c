@@ -14,6 +14,7 @@
 
 #include "kernel/err.h"
 #include "kernel/scram.h"
+#include "fixture.h"
 
 /* RFC 5802 §5 (SHA-1). */
 #define R1_FIRST "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"
@@ -621,9 +622,5 @@ static Suite *scram_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(scram_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(scram_suite());
 }

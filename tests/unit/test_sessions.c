@@ -4,75 +4,20 @@
  * resources (§4), directed presence ended on close (§4.6), probe answers
  * (§4.3.2), Message Carbons (XEP-0280), binding. Probes go straight to the
  * handler, since in the chain roster first checks the subscription. */
-#include <check.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "handlers/accounts/accounts.h"
-#include "handlers/sessions/sessions.h"
 #include "handlers/sessions/sessions_int.h"
-#include "kernel/dispatch.h"
+#include "fixture.h"
 
 #define ALICE "alice@localhost"
 #define BOB "bob@localhost"
 
-static uint64_t next_seq;
-
-static void apply(struct dispatch *d, struct event *ev, struct effects *fx)
-{
-    ev->seq = ++next_seq;
-    ev->time_us = 1000000 * (int64_t)ev->seq;
-    ck_assert_int_eq(dispatch_event(d, ev, fx), 0);
-    event_free(ev);
-}
-
-static void apply_quiet(struct dispatch *d, struct event *ev)
-{
-    struct effects fx;
-    effects_init(&fx);
-    apply(d, ev, &fx);
-    effects_clear(&fx);
-}
-
-static struct dispatch *fresh(void)
+/* alice, bob and carol have accounts. */
+static struct dispatch *fresh_with_users(void)
 {
     static const char *const users[] = {ALICE, BOB, "carol@localhost"};
-    next_seq = 0;
-    struct dispatch *d = dispatch_new();
-    apply_quiet(d, event_server_started("localhost", "test"));
-    struct scram_creds c;
-    memset(&c, 7, sizeof c);
-    c.iter = 4096;
+    struct dispatch *d = fresh();
     for (size_t i = 0; i < sizeof users / sizeof users[0]; i++)
-        apply_quiet(d, accounts_ev_register(ORIGIN_CTL, 1, users[i], NULL, &c));
+        registered(d, users[i]);
     return d;
-}
-
-/* A stanza from the session on conn whose full JID is its 'from'. */
-static void send(struct dispatch *d, uint64_t conn, struct xnode *st, struct effects *fx)
-{
-    char bare[128];
-    const char *from = xml_attr(st, "from");
-    size_t n = strcspn(from, "/");
-    ck_assert_uint_lt(n, sizeof bare);
-    memcpy(bare, from, n);
-    bare[n] = 0;
-    apply(d, event_new(EV_STANZA, ORIGIN_C2S, conn, bare, st), fx);
-}
-
-static struct xnode *stanza(const char *name, const char *from, const char *to, const char *type,
-                            const char *id)
-{
-    struct xnode *st = xml_new(name, NS_CLIENT);
-    xml_set_attr(st, "from", from);
-    if (to)
-        xml_set_attr(st, "to", to);
-    if (type)
-        xml_set_attr(st, "type", type);
-    if (id)
-        xml_set_attr(st, "id", id);
-    return st;
 }
 
 static struct xnode *message(const char *from, const char *to, const char *type, const char *id)
@@ -91,15 +36,11 @@ static struct xnode *presence(const char *from, const char *priority, const char
 }
 
 /* Binds full on conn; with priority, also sends initial presence. */
-static void online(struct dispatch *d, uint64_t conn, const char *full, const char *priority)
+static void online_at(struct dispatch *d, uint64_t conn, const char *full, const char *priority)
 {
-    apply_quiet(d, sessions_ev_bound(conn, full, "bind"));
-    if (priority) {
-        struct effects fx;
-        effects_init(&fx);
-        send(d, conn, presence(full, priority, NULL), &fx);
-        effects_clear(&fx);
-    }
+    bind_session(d, conn, full);
+    if (priority)
+        send(d, conn, presence(full, priority, NULL), NULL);
 }
 
 static void enable_carbons(struct dispatch *d, uint64_t conn, const char *full)
@@ -135,14 +76,6 @@ static size_t plain_to(const struct effects *fx, uint64_t conn, const char *name
             n++;
     }
     return n;
-}
-
-static const struct xnode *nth_to(const struct effects *fx, uint64_t conn, size_t nth)
-{
-    for (size_t i = 0; i < fx->n; i++)
-        if (fx->v[i].kind == FX_STANZA && fx->v[i].to == conn && nth-- == 0)
-            return fx->v[i].stanza;
-    return NULL;
 }
 
 /* Carbons of kind wrapper ("sent", "received") for conn. */
@@ -199,17 +132,17 @@ enum setup {
 
 static void set_up(struct dispatch *d, enum setup setup)
 {
-    online(d, BOBC, BOB "/x", "0");
+    online_at(d, BOBC, BOB "/x", "0");
     if (setup == S_USUAL || setup == S_TIE)
-        online(d, A5, ALICE "/a5", "5");
+        online_at(d, A5, ALICE "/a5", "5");
     if (setup == S_USUAL)
-        online(d, B1, ALICE "/b1", "1");
+        online_at(d, B1, ALICE "/b1", "1");
     if (setup == S_USUAL || setup == S_NEG) {
-        online(d, NEG, ALICE "/neg", "-1");
-        online(d, IDLE, ALICE "/idle", NULL);
+        online_at(d, NEG, ALICE "/neg", "-1");
+        online_at(d, IDLE, ALICE "/idle", NULL);
     }
     if (setup == S_TIE) {
-        online(d, T5, ALICE "/t5", "5");
+        online_at(d, T5, ALICE "/t5", "5");
         struct effects fx;
         effects_init(&fx);
         send(d, A5, presence(ALICE "/a5", "5", NULL), &fx); /* not initial: order stays */
@@ -273,7 +206,7 @@ static const struct route_case route_cases[] = {
 START_TEST(routing_follows_rfc6121_8_5)
 {
     const struct route_case *c = &route_cases[_i];
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     set_up(d, c->setup);
     struct effects fx;
     effects_init(&fx);
@@ -309,7 +242,7 @@ START_TEST(negative_priority_resource_still_gets_headlines_only_by_full_jid)
     /* §4.7.2.3 with §8.5.2.1.1: a -1 resource is never chosen for the bare
      * JID even when it is the only available one, but becomes eligible
      * once it raises its priority. */
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     set_up(d, S_NEG);
     struct effects fx;
     effects_init(&fx);
@@ -327,9 +260,9 @@ END_TEST
 
 START_TEST(broadcast_presence_reaches_own_available_resources_including_sender)
 {
-    struct dispatch *d = fresh();
-    online(d, A5, ALICE "/a5", NULL);
-    online(d, B1, ALICE "/b1", NULL);
+    struct dispatch *d = fresh_with_users();
+    online_at(d, A5, ALICE "/a5", NULL);
+    online_at(d, B1, ALICE "/b1", NULL);
     struct effects fx;
     effects_init(&fx);
     send(d, A5, presence(ALICE "/a5", "5", NULL), &fx);
@@ -376,9 +309,9 @@ START_TEST(priority_outside_a_byte_is_bad_request)
 {
     static const char *const bad[] = {"128", "-129", "high", "", "1 2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct dispatch *d = fresh();
-        online(d, A5, ALICE "/a5", NULL);
-        online(d, BOBC, BOB "/x", "0");
+        struct dispatch *d = fresh_with_users();
+        online_at(d, A5, ALICE "/a5", NULL);
+        online_at(d, BOBC, BOB "/x", "0");
         struct effects fx;
         effects_init(&fx);
         send(d, A5, presence(ALICE "/a5", bad[i], NULL), &fx);
@@ -403,10 +336,10 @@ END_TEST
 
 START_TEST(directed_presence_is_ended_when_the_session_closes)
 {
-    struct dispatch *d = fresh();
-    online(d, A5, ALICE "/a5", "5");
-    online(d, B1, ALICE "/b1", "1");
-    online(d, BOBC, BOB "/x", "0");
+    struct dispatch *d = fresh_with_users();
+    online_at(d, A5, ALICE "/a5", "5");
+    online_at(d, B1, ALICE "/b1", "1");
+    online_at(d, BOBC, BOB "/x", "0");
     struct effects fx;
     effects_init(&fx);
     struct xnode *dp = stanza("presence", ALICE "/a5", BOB "/x", NULL, "dp");
@@ -428,10 +361,10 @@ END_TEST
 
 START_TEST(directed_unavailable_forgets_and_broadcast_unavailable_ends_directed)
 {
-    struct dispatch *d = fresh();
-    online(d, A5, ALICE "/a5", "5");
-    online(d, BOBC, BOB "/x", "0");
-    online(d, 31, "carol@localhost/c", "0");
+    struct dispatch *d = fresh_with_users();
+    online_at(d, A5, ALICE "/a5", "5");
+    online_at(d, BOBC, BOB "/x", "0");
+    online_at(d, 31, "carol@localhost/c", "0");
     struct effects fx;
     effects_init(&fx);
     send(d, A5, stanza("presence", ALICE "/a5", BOB "/x", NULL, NULL), &fx);
@@ -569,11 +502,11 @@ END_TEST
 /* alice a5 and b1 with carbons, neg (priority -1) without; bob online. */
 static struct dispatch *carbons_world(void)
 {
-    struct dispatch *d = fresh();
-    online(d, BOBC, BOB "/x", "0");
-    online(d, A5, ALICE "/a5", "5");
-    online(d, B1, ALICE "/b1", "1");
-    online(d, NEG, ALICE "/neg", "-1");
+    struct dispatch *d = fresh_with_users();
+    online_at(d, BOBC, BOB "/x", "0");
+    online_at(d, A5, ALICE "/a5", "5");
+    online_at(d, B1, ALICE "/b1", "1");
+    online_at(d, NEG, ALICE "/neg", "-1");
     enable_carbons(d, A5, ALICE "/a5");
     enable_carbons(d, B1, ALICE "/b1");
     return d;
@@ -701,9 +634,9 @@ END_TEST
 
 START_TEST(rebinding_a_resource_closes_the_old_one_and_announces_it_gone)
 {
-    struct dispatch *d = fresh();
-    online(d, A5, ALICE "/a5", "5");
-    online(d, B1, ALICE "/b1", "1");
+    struct dispatch *d = fresh_with_users();
+    online_at(d, A5, ALICE "/a5", "5");
+    online_at(d, B1, ALICE "/b1", "1");
     struct effects fx;
     effects_init(&fx);
     apply(d, sessions_ev_bound(16, ALICE "/a5", "again"), &fx);
@@ -716,7 +649,7 @@ START_TEST(rebinding_a_resource_closes_the_old_one_and_announces_it_gone)
     effects_clear(&fx);
     ck_assert_uint_eq(sessions_count(dispatch_state(d, "sessions")), 2);
     /* The new session is bound but not available: b1 takes bare messages. */
-    online(d, BOBC, BOB "/x", "0");
+    online_at(d, BOBC, BOB "/x", "0");
     send(d, BOBC, message(BOB "/x", ALICE, "chat", "m"), &fx);
     ck_assert_uint_eq(plain_to(&fx, B1, "message"), 1);
     ck_assert_uint_eq(plain_to(&fx, 16, "message"), 0);
@@ -727,8 +660,8 @@ END_TEST
 
 START_TEST(server_started_forgets_every_session)
 {
-    struct dispatch *d = fresh();
-    online(d, A5, ALICE "/a5", "5");
+    struct dispatch *d = fresh_with_users();
+    online_at(d, A5, ALICE "/a5", "5");
     ck_assert_uint_eq(sessions_count(dispatch_state(d, "sessions")), 1);
     apply_quiet(d, event_server_started("localhost", "test"));
     ck_assert_uint_eq(sessions_count(dispatch_state(d, "sessions")), 0);
@@ -738,7 +671,7 @@ END_TEST
 
 START_TEST(sessions_per_account_are_limited)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
     char full[64];
@@ -778,9 +711,5 @@ int main(void)
     tcase_add_test(tc, server_started_forgets_every_session);
     tcase_add_test(tc, sessions_per_account_are_limited);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

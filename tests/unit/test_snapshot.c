@@ -27,6 +27,7 @@
 #include "kernel/err.h"
 #include "kernel/mem.h"
 #include "snapshot/snapshot.h"
+#include "fixture.h"
 
 #define T0_US 1700000000000000LL
 #define REPORTS_MAX 16
@@ -1019,9 +1020,5 @@ int main(void)
     tcase_add_test(tc, test_prune_of_a_missing_dir_removes_nothing);
     suite_add_tcase(s, tc);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

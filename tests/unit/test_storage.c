@@ -3,40 +3,12 @@
  * through the real dispatcher: who may read and write what, the size
  * limit, the answers the XEPs prescribe, account deletion, and snapshots
  * that decode to the same state and encode in a deterministic order. */
-#include <check.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "handlers/accounts/accounts.h"
 #include "handlers/last/last.h"
 #include "handlers/private/private.h"
-#include "handlers/sessions/sessions.h"
 #include "handlers/vcard/vcard.h"
-#include "kernel/dispatch.h"
+#include "fixture.h"
 
-#define STANZAS_NS "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define VCARD_LIMIT 300 /* vcard-bytes-max for these tests */
-
-static uint64_t next_seq;
-
-/* Stamps ev like the bus does (time: one second per event), applies it,
- * frees it. */
-static void apply(struct dispatch *d, struct event *ev, struct effects *fx)
-{
-    ev->seq = ++next_seq;
-    ev->time_us = 1000000 * (int64_t)ev->seq;
-    ck_assert_int_eq(dispatch_event(d, ev, fx), 0);
-    event_free(ev);
-}
-
-static void apply_quiet(struct dispatch *d, struct event *ev)
-{
-    struct effects fx;
-    effects_init(&fx);
-    apply(d, ev, &fx);
-    effects_clear(&fx);
-}
 
 /* --- parsing stanzas as a client stream would deliver them ------------- */
 
@@ -79,16 +51,16 @@ static struct xnode *parse(const char *xml)
 
 /* A stanza from the session on connection conn (outbound pass); 'from'
  * is in the text, as the kernel stamps it. */
-static void send(struct dispatch *d, uint64_t conn, const char *xml, struct effects *fx)
+static void send_xml(struct dispatch *d, uint64_t conn, const char *xml, struct effects *fx)
 {
-    apply(d, event_new(EV_STANZA, ORIGIN_C2S, conn, NULL, parse(xml)), fx);
+    send(d, conn, parse(xml), fx);
 }
 
 /* A stanza on its way to a local entity (the inbound pass that an
  * outbound handler's H_ROUTE starts). */
-static void route(struct dispatch *d, const char *xml, struct effects *fx)
+static void route_xml(struct dispatch *d, const char *xml, struct effects *fx)
 {
-    apply(d, event_new(EV_STANZA, ORIGIN_ROUTE, 0, NULL, parse(xml)), fx);
+    route(d, parse(xml), fx);
 }
 
 /* The one stanza sent on conn among fx's effects (asserted unique). */
@@ -105,42 +77,24 @@ static const struct xnode *reply_on(const struct effects *fx, uint64_t conn)
     return got;
 }
 
-static const char *error_cond(const struct xnode *st)
-{
-    ck_assert_str_eq(xml_attr(st, "type"), "error");
-    const struct xnode *e = xml_child(st, "error", NULL);
-    ck_assert_ptr_nonnull(e);
-    const struct xnode *c = xml_child(e, NULL, STANZAS_NS);
-    ck_assert_ptr_nonnull(c);
-    return c->name;
-}
-
 /* --- a small server: three accounts, alice and bob online -------------- */
-
-static struct scram_creds creds(void)
-{
-    struct scram_creds c;
-    memset(&c, 3, sizeof c);
-    c.iter = 4096;
-    memset(c.key[SCRAM_SHA1].stored + 20, 0, SCRAM_KEY_MAX - 20);
-    memset(c.key[SCRAM_SHA1].server + 20, 0, SCRAM_KEY_MAX - 20);
-    return c;
-}
 
 #define ALICE 11
 #define BOB 12
 
-static struct dispatch *fresh(void)
+static struct event *started(void)
 {
-    next_seq = 0;
-    struct dispatch *d = dispatch_new();
     struct event *st = event_server_started("localhost", "test");
     event_set_limits(st, 1000, VCARD_LIMIT);
-    apply_quiet(d, st);
-    struct scram_creds c = creds();
+    return st;
+}
+
+static struct dispatch *fresh_with_users(void)
+{
+    struct dispatch *d = fresh_from(started());
     static const char *const users[] = {"alice@localhost", "bob@localhost", "carol@localhost"};
     for (size_t i = 0; i < 3; i++)
-        apply_quiet(d, accounts_ev_register(ORIGIN_CTL, 1, users[i], NULL, &c));
+        registered(d, users[i]);
     apply_quiet(d, sessions_ev_bound(ALICE, "alice@localhost/home", "b1"));
     apply_quiet(d, sessions_ev_bound(BOB, "bob@localhost/work", "b2"));
     return d;
@@ -154,10 +108,10 @@ static const char ALICE_CARD_SET[] =
 
 START_TEST(vcard_own_is_empty_until_set_then_returned)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
-    send(d, ALICE, "<iq from='alice@localhost/home' id='v1' type='get'><vCard xmlns='vcard-temp'/></iq>",
+    send_xml(d, ALICE, "<iq from='alice@localhost/home' id='v1' type='get'><vCard xmlns='vcard-temp'/></iq>",
          &fx);
     const struct xnode *r = reply_on(&fx, ALICE);
     ck_assert_str_eq(xml_attr(r, "type"), "result");
@@ -167,7 +121,7 @@ START_TEST(vcard_own_is_empty_until_set_then_returned)
     ck_assert_ptr_null(xml_first_elem(card)); /* §3.1: an empty vCard */
     effects_clear(&fx);
 
-    send(d, ALICE, ALICE_CARD_SET, &fx);
+    send_xml(d, ALICE, ALICE_CARD_SET, &fx);
     ck_assert_str_eq(xml_attr(reply_on(&fx, ALICE), "type"), "result");
     effects_clear(&fx);
     ck_assert_uint_eq(vcard_count(dispatch_state(d, "vcard")), 1);
@@ -179,7 +133,7 @@ START_TEST(vcard_own_is_empty_until_set_then_returned)
         "<vCard xmlns='vcard-temp'/></iq>",
     };
     for (size_t i = 0; i < 2; i++) {
-        send(d, ALICE, gets[i], &fx);
+        send_xml(d, ALICE, gets[i], &fx);
         r = reply_on(&fx, ALICE);
         ck_assert_str_eq(xml_attr(r, "type"), "result");
         card = xml_child(r, "vCard", NS_VCARD);
@@ -194,13 +148,13 @@ END_TEST
 
 START_TEST(vcard_of_another_user_answered_once_or_item_not_found)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
-    send(d, ALICE, ALICE_CARD_SET, &fx);
+    send_xml(d, ALICE, ALICE_CARD_SET, &fx);
     effects_clear(&fx);
 
-    send(d, BOB, "<iq from='bob@localhost/work' to='alice@localhost' id='o1' type='get'>"
+    send_xml(d, BOB, "<iq from='bob@localhost/work' to='alice@localhost' id='o1' type='get'>"
                  "<vCard xmlns='vcard-temp'/></iq>", &fx);
     const struct xnode *r = reply_on(&fx, BOB); /* asserts: exactly once */
     ck_assert_str_eq(xml_attr(r, "type"), "result");
@@ -213,7 +167,7 @@ START_TEST(vcard_of_another_user_answered_once_or_item_not_found)
     effects_clear(&fx);
 
     /* §3.3: no vCard for another user is an error, not an empty card */
-    send(d, BOB, "<iq from='bob@localhost/work' to='carol@localhost' id='o2' type='get'>"
+    send_xml(d, BOB, "<iq from='bob@localhost/work' to='carol@localhost' id='o2' type='get'>"
                  "<vCard xmlns='vcard-temp'/></iq>", &fx);
     ck_assert_str_eq(error_cond(reply_on(&fx, BOB)), "item-not-found");
     effects_clear(&fx);
@@ -223,10 +177,10 @@ END_TEST
 
 START_TEST(vcard_set_on_someone_else_is_forbidden_and_changes_nothing)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
-    send(d, BOB, "<iq from='bob@localhost/work' to='alice@localhost' id='x1' type='set'>"
+    send_xml(d, BOB, "<iq from='bob@localhost/work' to='alice@localhost' id='x1' type='set'>"
                  "<vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard></iq>", &fx);
     ck_assert_str_eq(error_cond(reply_on(&fx, BOB)), "forbidden");
     effects_clear(&fx);
@@ -237,7 +191,7 @@ END_TEST
 
 START_TEST(vcard_larger_than_the_limit_is_not_acceptable)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
     char desc[VCARD_LIMIT + 1];
@@ -247,13 +201,13 @@ START_TEST(vcard_larger_than_the_limit_is_not_acceptable)
     buf_init(&b);
     buf_printf(&b, "<iq from='alice@localhost/home' id='big' type='set'>"
                    "<vCard xmlns='vcard-temp'><DESC>%s</DESC></vCard></iq>", desc);
-    send(d, ALICE, buf_cstr(&b), &fx);
+    send_xml(d, ALICE, buf_cstr(&b), &fx);
     buf_free(&b);
     ck_assert_str_eq(error_cond(reply_on(&fx, ALICE)), "not-acceptable");
     effects_clear(&fx);
     ck_assert_uint_eq(vcard_count(dispatch_state(d, "vcard")), 0);
     /* just under the limit is fine */
-    send(d, ALICE, ALICE_CARD_SET, &fx);
+    send_xml(d, ALICE, ALICE_CARD_SET, &fx);
     ck_assert_str_eq(xml_attr(reply_on(&fx, ALICE), "type"), "result");
     effects_clear(&fx);
     dispatch_free(d);
@@ -268,15 +222,15 @@ static const char PREFS_SET[] =
 
 START_TEST(private_set_then_get_returns_it_and_unknown_gets_empty)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
-    send(d, ALICE, PREFS_SET, &fx);
+    send_xml(d, ALICE, PREFS_SET, &fx);
     ck_assert_str_eq(xml_attr(reply_on(&fx, ALICE), "type"), "result");
     effects_clear(&fx);
     ck_assert_uint_eq(private_count(dispatch_state(d, "private"), "alice@localhost"), 1);
 
-    send(d, ALICE, "<iq from='alice@localhost/home' to='alice@localhost' id='p2' type='get'>"
+    send_xml(d, ALICE, "<iq from='alice@localhost/home' to='alice@localhost' id='p2' type='get'>"
                    "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'/></query></iq>",
          &fx);
     const struct xnode *r = reply_on(&fx, ALICE);
@@ -287,7 +241,7 @@ START_TEST(private_set_then_get_returns_it_and_unknown_gets_empty)
     effects_clear(&fx);
 
     /* same namespace, other name: a different item, returned empty */
-    send(d, ALICE, "<iq from='alice@localhost/home' id='p3' type='get'>"
+    send_xml(d, ALICE, "<iq from='alice@localhost/home' id='p3' type='get'>"
                    "<query xmlns='jabber:iq:private'><other xmlns='exodus:prefs'/></query></iq>",
          &fx);
     r = reply_on(&fx, ALICE);
@@ -297,7 +251,7 @@ START_TEST(private_set_then_get_returns_it_and_unknown_gets_empty)
     effects_clear(&fx);
 
     /* bob's store is his own: he sees nothing of alice's */
-    send(d, BOB, "<iq from='bob@localhost/work' id='p4' type='get'>"
+    send_xml(d, BOB, "<iq from='bob@localhost/work' id='p4' type='get'>"
                  "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'/></query></iq>",
          &fx);
     e = xml_child(xml_child(reply_on(&fx, BOB), "query", NS_PRIVATE), "exodus", "exodus:prefs");
@@ -310,7 +264,7 @@ END_TEST
 
 START_TEST(private_refusals_follow_the_xep)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
     static const struct {
@@ -339,7 +293,7 @@ START_TEST(private_refusals_follow_the_xep)
          "<a xmlns='x:a'/><b xmlns='x:a'/></query></iq>", "bad-request"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        send(d, BOB, cases[i].xml, &fx);
+        send_xml(d, BOB, cases[i].xml, &fx);
         ck_assert_str_eq(error_cond(reply_on(&fx, BOB)), cases[i].cond);
         effects_clear(&fx);
     }
@@ -351,7 +305,7 @@ END_TEST
 
 START_TEST(private_element_larger_than_the_limit_is_not_acceptable)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
     char big[VCARD_LIMIT + 1];
@@ -361,7 +315,7 @@ START_TEST(private_element_larger_than_the_limit_is_not_acceptable)
     buf_init(&b);
     buf_printf(&b, "<iq from='alice@localhost/home' id='pb' type='set'><query "
                    "xmlns='jabber:iq:private'><n xmlns='x:notes'>%s</n></query></iq>", big);
-    send(d, ALICE, buf_cstr(&b), &fx);
+    send_xml(d, ALICE, buf_cstr(&b), &fx);
     buf_free(&b);
     ck_assert_str_eq(error_cond(reply_on(&fx, ALICE)), "not-acceptable");
     effects_clear(&fx);
@@ -383,7 +337,7 @@ static const char *seconds_of(const struct xnode *r)
 
 START_TEST(last_to_the_server_is_its_uptime)
 {
-    struct dispatch *d = fresh(); /* started at t=1s, by event 1 */
+    struct dispatch *d = fresh_with_users(); /* started at t=1s, by event 1 */
     struct effects fx;
     effects_init(&fx);
     static const char *const asks[] = {
@@ -392,7 +346,7 @@ START_TEST(last_to_the_server_is_its_uptime)
         "<query xmlns='jabber:iq:last'/></iq>",
     };
     for (size_t i = 0; i < 2; i++) {
-        send(d, ALICE, asks[i], &fx);
+        send_xml(d, ALICE, asks[i], &fx);
         char want[24];
         snprintf(want, sizeof want, "%llu", (unsigned long long)(next_seq - 1));
         const struct xnode *r = reply_on(&fx, ALICE);
@@ -410,31 +364,31 @@ static const char LAST_OF_ALICE[] =
 
 START_TEST(last_of_an_account_online_offline_and_never_left)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
     apply_quiet(d, sessions_ev_bound(13, "alice@localhost/tablet", "b3"));
     /* bound but never available and never left: nothing to say */
-    send(d, 13, LAST_OF_ALICE, &fx);
+    send_xml(d, 13, LAST_OF_ALICE, &fx);
     ck_assert_str_eq(error_cond(reply_on(&fx, 13)), "service-unavailable");
     effects_clear(&fx);
 
     /* available: seconds='0' (§3) */
-    send(d, ALICE, "<presence from='alice@localhost/home'/>", &fx);
+    send_xml(d, ALICE, "<presence from='alice@localhost/home'/>", &fx);
     effects_clear(&fx);
-    send(d, 13, LAST_OF_ALICE, &fx);
+    send_xml(d, 13, LAST_OF_ALICE, &fx);
     ck_assert_str_eq(seconds_of(reply_on(&fx, 13)), "0");
     effects_clear(&fx);
 
     /* leaves with a status, then the session closes */
-    send(d, ALICE, "<presence from='alice@localhost/home' type='unavailable'>"
+    send_xml(d, ALICE, "<presence from='alice@localhost/home' type='unavailable'>"
                    "<status>Heading Home</status></presence>", &fx);
     effects_clear(&fx);
     apply_quiet(d, sessions_ev_closed(ALICE, "alice@localhost/home"));
     uint64_t closed_at = next_seq;
     for (int i = 0; i < 3; i++) /* time passes: three more events */
         apply_quiet(d, event_new(EV_ACCOUNT_LIST, ORIGIN_CTL, 1, NULL, NULL));
-    send(d, 13, LAST_OF_ALICE, &fx);
+    send_xml(d, 13, LAST_OF_ALICE, &fx);
     char want[24];
     snprintf(want, sizeof want, "%llu", (unsigned long long)(next_seq - closed_at));
     const struct xnode *r = reply_on(&fx, 13);
@@ -449,18 +403,18 @@ END_TEST
  * (the chain routes it to alice's side), else as the inbound pass alone. */
 static void last_of_alice_asked_by_bob(int outbound)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     struct effects fx;
     effects_init(&fx);
     /* bob subscribes to alice's presence (RFC 6121 §3.1), so a roster
      * handler that checks authorization lets the query through */
-    send(d, BOB, "<presence from='bob@localhost/work' to='alice@localhost' type='subscribe'/>",
+    send_xml(d, BOB, "<presence from='bob@localhost/work' to='alice@localhost' type='subscribe'/>",
          &fx);
     effects_clear(&fx);
-    send(d, ALICE, "<presence from='alice@localhost/home' to='bob@localhost' type='subscribed'/>",
+    send_xml(d, ALICE, "<presence from='alice@localhost/home' to='bob@localhost' type='subscribed'/>",
          &fx);
     effects_clear(&fx);
-    send(d, ALICE, "<presence from='alice@localhost/home' type='unavailable'>"
+    send_xml(d, ALICE, "<presence from='alice@localhost/home' type='unavailable'>"
                    "<status>Gone fishing</status></presence>", &fx);
     effects_clear(&fx);
     apply_quiet(d, sessions_ev_closed(ALICE, "alice@localhost/home"));
@@ -468,9 +422,9 @@ static void last_of_alice_asked_by_bob(int outbound)
     static const char ask[] = "<iq from='bob@localhost/work' to='alice@localhost' id='l2' "
                               "type='get'><query xmlns='jabber:iq:last'/></iq>";
     if (outbound)
-        send(d, BOB, ask, &fx);
+        send_xml(d, BOB, ask, &fx);
     else
-        route(d, ask, &fx);
+        route_xml(d, ask, &fx);
     const struct xnode *r = reply_on(&fx, BOB);
     char want[24];
     snprintf(want, sizeof want, "%llu", (unsigned long long)(next_seq - closed_at));
@@ -500,9 +454,9 @@ static void fill_alice(struct dispatch *d)
 {
     struct effects fx;
     effects_init(&fx);
-    send(d, ALICE, ALICE_CARD_SET, &fx);
-    send(d, ALICE, PREFS_SET, &fx);
-    send(d, ALICE, "<presence from='alice@localhost/home' type='unavailable'>"
+    send_xml(d, ALICE, ALICE_CARD_SET, &fx);
+    send_xml(d, ALICE, PREFS_SET, &fx);
+    send_xml(d, ALICE, "<presence from='alice@localhost/home' type='unavailable'>"
                    "<status>bye</status></presence>", &fx);
     effects_clear(&fx);
     apply_quiet(d, sessions_ev_closed(ALICE, "alice@localhost/home"));
@@ -510,7 +464,7 @@ static void fill_alice(struct dispatch *d)
 
 START_TEST(account_delete_drops_all_three)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     fill_alice(d);
     ck_assert_uint_eq(vcard_count(dispatch_state(d, "vcard")), 1);
     ck_assert_uint_eq(private_count(dispatch_state(d, "private"), "alice@localhost"), 1);
@@ -530,26 +484,16 @@ END_TEST
 
 START_TEST(snapshot_round_trip_keeps_all_three)
 {
-    struct dispatch *d = fresh();
+    struct dispatch *d = fresh_with_users();
     fill_alice(d);
-    struct buf a, b;
-    buf_init(&a);
-    buf_init(&b);
-    dispatch_encode(d, &a);
-    struct dispatch *d2 = dispatch_new();
-    ck_assert_int_eq(dispatch_decode(d2, a.p, a.len), 0);
-    dispatch_encode(d2, &b);
-    ck_assert_uint_eq(a.len, b.len);
-    ck_assert_mem_eq(a.p, b.p, a.len);
+    struct dispatch *d2 = snapshot_round_trip(d, NULL);
 
     /* and the decoded state answers like the original after a restart */
-    struct event *st = event_server_started("localhost", "test");
-    event_set_limits(st, 1000, VCARD_LIMIT);
-    apply_quiet(d2, st);
+    apply_quiet(d2, started());
     apply_quiet(d2, sessions_ev_bound(BOB, "bob@localhost/work", "b9"));
     struct effects fx;
     effects_init(&fx);
-    send(d2, BOB, "<iq from='bob@localhost/work' to='alice@localhost' id='s1' type='get'>"
+    send_xml(d2, BOB, "<iq from='bob@localhost/work' to='alice@localhost' id='s1' type='get'>"
                   "<vCard xmlns='vcard-temp'/></iq>", &fx);
     const struct xnode *r = reply_on(&fx, BOB);
     ck_assert_str_eq(xml_text(xml_child(xml_child(r, "vCard", NS_VCARD), "FN", NULL)),
@@ -558,13 +502,11 @@ START_TEST(snapshot_round_trip_keeps_all_three)
     ck_assert_uint_eq(private_count(dispatch_state(d2, "private"), "alice@localhost"), 1);
     ck_assert_uint_eq(last_count(dispatch_state(d2, "last")), 2);
     apply_quiet(d2, sessions_ev_bound(13, "alice@localhost/tablet", "b3"));
-    send(d2, 13, LAST_OF_ALICE, &fx);
+    send_xml(d2, 13, LAST_OF_ALICE, &fx);
     r = reply_on(&fx, 13);
     seconds_of(r);
     ck_assert_str_eq(xml_text(xml_child(r, "query", NS_LAST)), "bye");
     effects_clear(&fx);
-    buf_free(&a);
-    buf_free(&b);
     dispatch_free(d);
     dispatch_free(d2);
 }
@@ -585,11 +527,11 @@ START_TEST(snapshot_order_does_not_depend_on_history)
     static const int orders[2][4] = {{0, 1, 2, 3}, {3, 1, 2, 0}};
     struct buf out[2];
     for (int o = 0; o < 2; o++) {
-        struct dispatch *d = fresh();
+        struct dispatch *d = fresh_with_users();
         struct effects fx;
         effects_init(&fx);
         for (int i = 0; i < 4; i++)
-            send(d, conns[orders[o][i]], sets[orders[o][i]], &fx);
+            send_xml(d, conns[orders[o][i]], sets[orders[o][i]], &fx);
         effects_clear(&fx);
         buf_init(&out[o]);
         dispatch_encode(d, &out[o]);
@@ -627,9 +569,5 @@ int main(void)
     tcase_add_test(ts, snapshot_round_trip_keeps_all_three);
     tcase_add_test(ts, snapshot_order_does_not_depend_on_history);
     suite_add_tcase(s, ts);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }
