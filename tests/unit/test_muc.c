@@ -1089,6 +1089,47 @@ START_TEST(a_snapshot_round_trips_and_a_restart_keeps_persistent_rooms_only)
 }
 END_TEST
 
+#define JULIET2 "juliet@localhost/tomb" /* conn 4: Juliet's second client */
+
+/* One user, two clients, one nick: one occupant (doc/muc.md). */
+START_TEST(two_clients_of_one_user_share_a_nick_as_one_occupant)
+{
+    SETUP(fresh_three_online());
+    bind_online(d, 4, JULIET2);
+    make_room(d, ROOM, NULL);
+    join_quiet(d, 2, ROMEO, AS("Romeo"));
+    join(d, 4, JULIET2, AS("Juliet"), &fx);
+    ck_assert_ptr_nonnull(find(&fx, 4, "presence", AS("Romeo")));
+    const struct xnode *self = find(&fx, 4, "presence", AS("Juliet"));
+    ck_assert(has_status(self, 110));
+    ck_assert_str_eq(attr_or(muc_item(self), "affiliation"), "owner");
+    ck_assert_uint_eq(count_to(&fx, 4, "message"), 1); /* the subject */
+    ck_assert_uint_eq(count_to(&fx, 2, "presence"), 1); /* Romeo: one update, no second Juliet */
+    ck_assert(type_is(find(&fx, 2, "presence", AS("Juliet")), NULL));
+    effects_clear(&fx);
+
+    /* both clients are in the snapshot (sessions, volatile, are not: go on with d) */
+    dispatch_free(snapshot_round_trip(d, NULL));
+    send(d, 2, groupchat(ROMEO, "to both"), &fx);
+    ck_assert_uint_eq(count_to(&fx, 1, "message"), 1);
+    ck_assert_uint_eq(count_to(&fx, 4, "message"), 1);
+    effects_clear(&fx);
+
+    send(d, 4, stanza("presence", JULIET2, AS("Juliet"), "unavailable", NULL), &fx);
+    const struct xnode *gone = find(&fx, 4, "presence", AS("Juliet"));
+    ck_assert(type_is(gone, "unavailable") && has_status(gone, 110));
+    ck_assert_uint_eq(count_to(&fx, 1, "presence"), 1); /* the phone: Juliet's presence, still in */
+    ck_assert(type_is(find(&fx, 1, "presence", AS("Juliet")), NULL));
+    ck_assert(type_is(find(&fx, 2, "presence", AS("Juliet")), NULL));
+    effects_clear(&fx);
+
+    apply(d, sessions_ev_closed(1, JULIET), &fx);
+    ck_assert(type_is(find(&fx, 2, "presence", AS("Juliet")), "unavailable"));
+    effects_clear(&fx);
+    dispatch_free(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("muc");
@@ -1127,6 +1168,7 @@ int main(void)
     tcase_add_test(tc, the_service_and_its_rooms_describe_themselves);
     tcase_add_test(tc, self_ping_and_iq_between_occupants);
     tcase_add_test(tc, a_snapshot_round_trips_and_a_restart_keeps_persistent_rooms_only);
+    tcase_add_test(tc, two_clients_of_one_user_share_a_nick_as_one_occupant);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
