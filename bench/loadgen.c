@@ -31,7 +31,7 @@
 
 static const char usage_text[] =
     "usage: loadgen SCENARIO [options]\n"
-    "scenarios: login, tls-ceiling, register, idle, msg, offline (see bench/README.md)\n"
+    "scenarios: login, tls-ceiling, register, idle, curve, msg, offline, muc (bench/README.md)\n"
     "  --host A            server address (127.0.0.1)\n"
     "  --port P            STARTTLS client port (5222)\n"
     "  --tls-port P        direct TLS port, XEP-0368 (5223)\n"
@@ -54,7 +54,11 @@ static const char usage_text[] =
     "  --server-pid PID    read the server's RSS and CPU time\n"
     "  --pairs M --window W --duration S --count N --body-bytes B   (msg)\n"
     "  --count X --senders S --window W --ping-every N --body-bytes B   (offline)\n"
+    "  --occupants K --senders S --window W --duration S --body-bytes B   (muc)\n"
+    "  --muc-domain D      group chat service (chat.<domain>)\n"
+    "  --room NAME         room local part (default: a new random one per run)\n"
     "  --settle S --hold S --probes K   (idle)\n"
+    "  --steps N1,N2,... --procs W --settle S --probes K   (curve)\n"
     "  --curves LIST       x25519,p256,p384 (x25519,p256)\n"
     "  --key-cache FILE    keep SCRAM SaltedPasswords across runs in FILE\n"
     "  --login-timeout S   per connection (30)   --timeout S  whole run (300)\n"
@@ -86,6 +90,7 @@ enum {
     OPT_PRESENCE, OPT_NO_PRESENCE, OPT_SRC, OPT_SRC_COUNT, OPT_SERVER_PID, OPT_PAIRS,
     OPT_WINDOW, OPT_DURATION, OPT_COUNT, OPT_BODY, OPT_SETTLE, OPT_HOLD, OPT_PROBES,
     OPT_CURVES, OPT_KEY_CACHE, OPT_LOGIN_TIMEOUT, OPT_TIMEOUT, OPT_SENDERS, OPT_PING_EVERY,
+    OPT_OCCUPANTS, OPT_MUC_DOMAIN, OPT_ROOM, OPT_STEPS, OPT_PROCS,
 };
 
 static const struct option long_opts[] = {
@@ -100,6 +105,8 @@ static const struct option long_opts[] = {
     {"duration", 1, 0, OPT_DURATION}, {"count", 1, 0, OPT_COUNT}, {"body-bytes", 1, 0, OPT_BODY},
     {"settle", 1, 0, OPT_SETTLE}, {"hold", 1, 0, OPT_HOLD}, {"probes", 1, 0, OPT_PROBES},
     {"senders", 1, 0, OPT_SENDERS}, {"ping-every", 1, 0, OPT_PING_EVERY},
+    {"occupants", 1, 0, OPT_OCCUPANTS}, {"muc-domain", 1, 0, OPT_MUC_DOMAIN},
+    {"room", 1, 0, OPT_ROOM}, {"steps", 1, 0, OPT_STEPS}, {"procs", 1, 0, OPT_PROCS},
     {"curves", 1, 0, OPT_CURVES}, {"key-cache", 1, 0, OPT_KEY_CACHE},
     {"login-timeout", 1, 0, OPT_LOGIN_TIMEOUT},
     {"timeout", 1, 0, OPT_TIMEOUT}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
@@ -149,6 +156,11 @@ static void parse_one(struct lg_opts *o, struct raw_opts *r, int ch, const char 
     case OPT_SETTLE: o->settle_s = num_arg(a, 0, 3600, "--settle"); break;
     case OPT_HOLD: o->hold_s = num_arg(a, 0, 86400, "--hold"); break;
     case OPT_SENDERS: o->senders = (uint32_t)num_arg(a, 1, LG_CONNS_MAX, "--senders"); break;
+    case OPT_OCCUPANTS: o->occupants = (uint32_t)num_arg(a, 1, LG_CONNS_MAX, "--occupants"); break;
+    case OPT_MUC_DOMAIN: o->muc_domain = a; break;
+    case OPT_ROOM: o->room = a; break;
+    case OPT_STEPS: o->steps = a; break;
+    case OPT_PROCS: o->procs = (uint32_t)num_arg(a, 1, 16, "--procs"); break;
     case OPT_PING_EVERY: o->ping_every = (uint32_t)num_arg(a, 1, 1e6, "--ping-every"); break;
     case OPT_PROBES: o->probes = (uint32_t)num_arg(a, 0, 1e6, "--probes"); break;
     case OPT_CURVES: o->curves = a; break;
@@ -175,7 +187,7 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         .domain = "localhost", .prefix = "u", .password = "pw", .first = 1, .n = 100,
         .conc = 10, .mech = -1, .warmup = true, .src_count = 8, .pairs = 10,
         .window = 0, .duration_s = 10, .count = UINT64_MAX, .body_bytes = 64, .settle_s = 1, .senders = 1,
-        .ping_every = 64,
+        .ping_every = 64, .occupants = 10, .procs = 4,
         .login_timeout_s = 30, .timeout_s = 300, .curves = "x25519,p256",
     };
     if (argc < 2 || argv[1][0] == '-')
@@ -189,8 +201,8 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         parse_one(o, &r, ch, optarg);
     if (optind != argc)
         usage_exit("unexpected argument");
-    static const char *const known[] = {"login",    "tls-ceiling", "register",
-                                        "idle",     "msg",         "offline"};
+    static const char *const known[] = {"login", "tls-ceiling", "register", "idle",
+                                        "curve", "msg",         "offline",  "muc"};
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         ok = ok || strcmp(o->scenario, known[i]) == 0;
@@ -206,9 +218,17 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         inet_pton(AF_INET, r.src, &src) != 1)
         usage_exit("--host and --src take IPv4 addresses");
     o->src_base = ntohl(src.s_addr);
-    if (!plain_text(o->prefix) || !plain_text(o->password) || !plain_text(o->domain))
-        usage_exit("--prefix, --password and --domain: at most 200 bytes, none of <>&'\",= "
-                   "or space");
+    bool muc = strcmp(o->scenario, "muc") == 0;
+    static char muc_domain[LG_TEXT_MAX + 8];
+    if (o->muc_domain == NULL) {
+        snprintf(muc_domain, sizeof muc_domain, "chat.%s", o->domain);
+        o->muc_domain = muc_domain;
+    }
+    if (!plain_text(o->prefix) || !plain_text(o->password) || !plain_text(o->domain) ||
+        !plain_text(o->muc_domain) || (o->room && (!plain_text(o->room) || strchr(o->room, '@') ||
+                                                   strchr(o->room, '/'))))
+        usage_exit("--prefix, --password, --domain, --muc-domain and --room: at most 200 bytes, "
+                   "none of <>&'\",= or space (nor @ / in --room)");
     bool offline = strcmp(o->scenario, "offline") == 0;
     if (offline) {
         /* Stored messages go out on initial presence, and senders are
@@ -219,11 +239,21 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         if (o->count > LG_OFFLINE_MAX)
             usage_exit("offline takes at most 10000000 messages (--count)");
     }
+    if (strcmp(o->scenario, "curve") == 0) {
+        /* Sessions outnumber accounts: several resources per account, so
+         * no presence (it would fan out among them), and RSS needs the pid. */
+        o->presence = false;
+        if (o->accounts == 0)
+            o->accounts = 1000;
+        if (o->server_pid == 0)
+            usage_exit("curve needs --server-pid");
+    }
     if (o->window == 0) /* unset: one in flight for msg, a pipeline for offline */
         o->window = offline ? 256 : 1;
     if (o->accounts == 0) {
         uint32_t need = strcmp(o->scenario, "msg") == 0 ? 2 * o->pairs
                         : offline                       ? o->senders + 1
+                        : muc                           ? o->occupants
                                                         : o->n;
         o->accounts = tls_only ? o->conc : need;
     }
@@ -233,6 +263,10 @@ static void parse_args(struct lg_opts *o, int argc, char **argv)
         usage_exit("msg needs --accounts of at least 2 x --pairs");
     if (offline && o->accounts < o->senders + 1)
         usage_exit("offline needs --accounts of at least --senders + 1");
+    /* One account per occupant: several resources of one account would
+     * share presence and make joins unlike real ones. */
+    if (muc && (o->accounts < o->occupants || o->senders > o->occupants))
+        usage_exit("muc needs --accounts >= --occupants >= --senders");
     if (strcmp(o->scenario, "idle") == 0 && o->accounts < o->n)
         fprintf(stderr, "loadgen: warning: %u sessions on %u accounts: several resources per "
                         "account make presence fan-out grow with their square\n",

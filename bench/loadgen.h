@@ -5,15 +5,16 @@
  * addresses, STARTTLS (RFC 6120 §5) or direct TLS (XEP-0368), SASL
  * SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677), resource binding
  * (RFC 6120 §7), the legacy session (RFC 3921 §3) when the server says it
- * is not optional, and initial presence. Scenarios (loadgen_scen.c) use
+ * is not optional, and initial presence. Scenarios (loadgen_scen*.c) use
  * these connections to measure logins, idle memory, messages, offline
- * storage and delivery, and the TLS handshake ceiling; each prints one
- * machine-parsable figure line.
+ * storage and delivery, group chat fan-out (XEP-0045) and the TLS
+ * handshake ceiling; each prints one machine-parsable figure line.
  *
  * Files: loadgen.c (options, set-up, main), loadgen_conn.c (socket, TLS
  * memory pipe, lifetime), loadgen_xmpp.c (the login state machine's
  * answers), loadgen_xml.c (a tiny tree per top-level element over expat),
- * loadgen_scen.c (scenarios, figure lines), loadgen_stats.c (latency
+ * loadgen_scen.c (what scenarios share; loadgen_scen.h) and one
+ * loadgen_scen_<name>.c per scenario, loadgen_stats.c (latency
  * samples, CPU and RSS readings). bench/README.md says how to run them.
  *
  * Ownership: the context owns accounts and connections; a connection is
@@ -82,11 +83,17 @@ struct lg_opts {
     uint32_t window;            /* msg: messages in flight per direction;
                                  * offline: per sender, until a ping covers them */
     uint32_t body_bytes;        /* msg, offline: body length */
-    uint32_t senders;           /* offline: accounts sending to the first one */
+    uint32_t senders;           /* offline: accounts sending to the first one;
+                                 * muc: occupants sending groupchat */
+    uint32_t occupants;         /* muc: accounts in the room */
+    const char *muc_domain;     /* muc: the service's domain (chat.<domain>) */
+    const char *room;           /* muc: room local part, NULL: a random one */
     uint32_t ping_every;        /* offline: a ping after this many messages */
     uint32_t probes;            /* idle: ping round trips after settling */
     double settle_s;            /* idle: wait before reading RSS */
     double hold_s;              /* idle: keep sessions this long after */
+    const char *steps;          /* curve: session counts, comma list; NULL: default */
+    uint32_t procs;             /* curve: generator processes */
     double login_timeout_s;     /* one connection's limit to reach its goal */
     double timeout_s;           /* the whole run's limit */
     const char *curves;         /* comma list: x25519, p256, p384 */
@@ -220,7 +227,7 @@ double lg_cpu_pid_s(pid_t pid);
 long lg_rss_kib(pid_t pid);
 double lg_now_s(void);
 
-/* ---- loadgen_scen.c ---- */
+/* ---- loadgen_scen.c (and loadgen_scen_*.c, loadgen_scen.h) ---- */
 
 /* Runs opts->scenario to the end and prints its figure line. Returns 0
  * when every connection and message succeeded, 1 otherwise. */

@@ -19,9 +19,10 @@ BUILD=${BUILD:-$ROOT/build}
 STANZAD=${STANZAD:-$BUILD/stanzad}
 STANZACTL=${STANZACTL:-$BUILD/stanzactl}
 LOADGEN=${LOADGEN:-$BUILD/loadgen}
-ACCOUNTS=6
+JOURNALBENCH=${JOURNALBENCH:-$BUILD/journalbench}
+ACCOUNTS=10
 
-for bin in "$STANZAD" "$STANZACTL" "$LOADGEN"; do
+for bin in "$STANZAD" "$STANZACTL" "$LOADGEN" "$JOURNALBENCH"; do
     if [ ! -x "$bin" ]; then
         echo "smoke: $bin is missing: build it first (ninja)" >&2
         exit 1
@@ -134,6 +135,8 @@ run tls-ceiling -n 40 -c 4
 run msg --pairs 3 --window 4 --duration 3 --settle 0.2
 run idle -n "$ACCOUNTS" -c 3 --probes 20 --settle 0.5
 run offline --count 200 --senders 2 --accounts 3
+# Group chat fan-out (XEP-0045): every account in one room of chat.localhost.
+run muc --occupants "$ACCOUNTS" --senders 2 --window 4 --duration 3
 run register --prefix smoke --accounts 2 -c 2
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -144,6 +147,14 @@ if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     SERVER_PID=
 fi
 stop_server
+# Scenario 6, small: durable events (group commit), replay and a real
+# start on 20,000 events, and the snapshot size of 2,000 accounts; its
+# own server, about 2 seconds.
+if ! timeout -k 5 60 "$JOURNALBENCH" all --dir "$TMP" --stanzad "$STANZAD" --batch 64,bus \
+    --count 2000 --duration 0.5 --events 20000 --starts 1 --start-timeout 20 --accounts 2000; then
+    echo "smoke: journalbench failed" >&2
+    failures=$((failures + 1))
+fi
 if [ "$failures" -ne 0 ]; then
     echo "smoke: $failures failure(s); server log tail:" >&2
     tail -n 20 "$TMP/stanzad.log" >&2

@@ -171,6 +171,8 @@ static const struct blist *list_of(const struct blocking_state *s, const char *j
 {
     struct jid j;
     char bare[JID_MAX];
+    if (s->lists.len == 0) /* nobody blocks anyone: no JID to prepare (group chat fan-out) */
+        return NULL;
     if (!jid || jid_parse(&j, jid) || !*j.local)
         return NULL;
     jid_bare(&j, bare);
