@@ -15,7 +15,7 @@ core="kernel/err.o kernel/buf.o kernel/mem.o kernel/map.o kernel/xml.o kernel/xm
 kernel/jid.o kernel/event.o"
 
 # libc and library functions that are pure computations on their arguments.
-allow='^(memcpy|memmove|memset|memcmp|memchr|strlen|strcmp|strncmp|strchr|strrchr|strstr|strdup|strndup|strtoul|strtoull|strtol|strtoll|free|malloc|calloc|realloc|qsort|bsearch|snprintf|vsnprintf|abort|__assert_fail|__stack_chk_fail|gmtime_r|mbedtls_base64_encode|mbedtls_base64_decode|__ubsan_.*|__asan_.*|__sanitizer_.*|_GLOBAL_OFFSET_TABLE_|__snprintf_chk|__vsnprintf_chk|__memcpy_chk|__memmove_chk|__memset_chk|__strcpy_chk|__strcat_chk|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc)$'
+allow='^(memcpy|memmove|memset|memcmp|memchr|strlen|strcmp|strncmp|strcasecmp|strncasecmp|strchr|strrchr|strstr|strdup|strndup|strtoul|strtoull|strtol|strtoll|free|malloc|calloc|realloc|qsort|bsearch|snprintf|vsnprintf|abort|__assert_fail|__stack_chk_fail|gmtime_r|mbedtls_base64_encode|mbedtls_base64_decode|__ubsan_.*|__asan_.*|__sanitizer_.*|_GLOBAL_OFFSET_TABLE_|__snprintf_chk|__vsnprintf_chk|__memcpy_chk|__memmove_chk|__memset_chk|__strcpy_chk|__strcat_chk|__ctype_b_loc|__ctype_tolower_loc|__ctype_toupper_loc)$'
 
 for o in $core; do
     [ -f "$bdir/$o" ] || { echo "purity: missing $bdir/$o" >&2; exit 1; }

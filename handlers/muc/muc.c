@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "handlers/audit/audit.h"
 #include "handlers/muc/muc_int.h"
@@ -286,12 +287,31 @@ static int to_occupant(struct muc_state *s, const struct event *ev, const struct
     return muc_iq_occupant(s, ev, st, r, nick, out);
 }
 
+/* 1 when 'to' cannot be at the service: its domain part is plain ASCII
+ * and not the service's, whatever its case. Every stanza a room sends
+ * comes down the chain past this handler, so this spares preparing the
+ * JID of each copy; anything else gets the full comparison. */
+static int surely_elsewhere(const char *to, const char *domain)
+{
+    const char *d = strchr(to, '@');
+    const char *slash = strchr(to, '/');
+    if (d && slash && slash < d)
+        d = NULL; /* an '@' in the resource */
+    d = d ? d + 1 : to;
+    size_t n = slash && slash > d ? (size_t)(slash - d) : strlen(d);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)d[i] >= 0x80)
+            return 0;
+    return n != strlen(domain) || strncasecmp(d, domain, n) != 0;
+}
+
 static int apply_stanza(struct muc_state *s, const struct event *ev, struct effects *out)
 {
     const struct xnode *st = ev->body;
     const char *to = xml_attr(st, "to");
     struct jid j;
-    if (!*s->pol.domain || stanza_outbound(ev) || !to || jid_parse(&j, to) ||
+    if (!*s->pol.domain || stanza_outbound(ev) || !to || surely_elsewhere(to, s->pol.domain) ||
+        jid_parse(&j, to) ||
         strcmp(j.domain, s->pol.domain) != 0)
         return H_PASS;
     if (!xml_attr(st, "from"))

@@ -1130,6 +1130,23 @@ START_TEST(two_clients_of_one_user_share_a_nick_as_one_occupant)
 }
 END_TEST
 
+/* The service's domain in another case is the same JID (RFC 7622
+ * nameprep); the handler's quick test of 'to' must not miss it. */
+START_TEST(the_service_answers_its_domain_in_any_case)
+{
+    SETUP(fresh_three_online());
+    make_room(d, ROOM, NULL);
+    join(d, 2, ROMEO, "coven@CHAT.LocalHost/Romeo", &fx);
+    const struct xnode *self = find(&fx, 2, "presence", AS("Romeo"));
+    ck_assert(has_status(self, 110));
+    effects_clear(&fx);
+    send(d, 2, stanza("message", ROMEO, "elsewhere@chat.localhost.example", "chat", "m1"), &fx);
+    ck_assert_str_eq(error_cond(nth_to(&fx, 2, 0)), "remote-server-not-found");
+    effects_clear(&fx);
+    dispatch_free(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("muc");
@@ -1169,6 +1186,7 @@ int main(void)
     tcase_add_test(tc, self_ping_and_iq_between_occupants);
     tcase_add_test(tc, a_snapshot_round_trips_and_a_restart_keeps_persistent_rooms_only);
     tcase_add_test(tc, two_clients_of_one_user_share_a_nick_as_one_occupant);
+    tcase_add_test(tc, the_service_answers_its_domain_in_any_case);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
