@@ -313,6 +313,16 @@ static void send_history(const struct room *r, const char *real, const struct xn
     }
 }
 
+/* 1 when the nickname the client asked for (the resource of its 'to')
+ * is not byte for byte the one it got: resourceprep changed it, and
+ * §7.2.10 wants status 210 so the client learns its real nickname. */
+static int nick_prepared(const struct xnode *st, const char *nick)
+{
+    const char *to = xml_attr(st, "to");
+    const char *slash = to ? strchr(to, '/') : NULL;
+    return slash && strcmp(slash + 1, nick) != 0;
+}
+
 /* What a client entering gets (§7.2.3-7.2.16), with `o` its occupant,
  * new or one it shares with its user's other clients: every other
  * occupant's presence (to this client only), the occupant's presence (to
@@ -328,12 +338,14 @@ static void enter(struct muc_state *s, struct room *r, struct occupant *o, const
         fx_route(out, p);
     }
     muc_joined_add(s, real, r->name);
-    int self[2];
+    int self[3];
     size_t nself = 0;
     if (r->cfg.whois == WHOIS_ANYONE)
         self[nself++] = 100;
     if (new_room)
         self[nself++] = 201;
+    if (nick_prepared(st, o->nick))
+        self[nself++] = 210;
     send_all(r, o, NULL, NULL, NULL, NULL, NULL, 0, self, nself, out);
     send_history(r, real, st, now_us, out);
     fx_route(out, muc_subject_message(r, real));

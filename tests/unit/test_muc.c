@@ -1131,7 +1131,8 @@ START_TEST(two_clients_of_one_user_share_a_nick_as_one_occupant)
 END_TEST
 
 /* The service's domain in another case is the same JID (RFC 7622
- * nameprep); the handler's quick test of 'to' must not miss it. */
+ * nameprep); the handler's quick test of 'to' must not miss it. A
+ * nickname that resourceprep changes comes back with 210. */
 START_TEST(the_service_answers_its_domain_in_any_case)
 {
     SETUP(fresh_three_online());
@@ -1139,6 +1140,12 @@ START_TEST(the_service_answers_its_domain_in_any_case)
     join(d, 2, ROMEO, "coven@CHAT.LocalHost/Romeo", &fx);
     const struct xnode *self = find(&fx, 2, "presence", AS("Romeo"));
     ck_assert(has_status(self, 110));
+    ck_assert(!has_status(self, 210)); /* the nickname is as asked */
+    effects_clear(&fx);
+    /* U+FF2E (fullwidth N) is N after resourceprep's NFKC: 210 (§7.2.10) */
+    join(d, 3, NURSE, AS("\xef\xbc\xaeurse"), &fx);
+    self = find(&fx, 3, "presence", AS("Nurse"));
+    ck_assert(has_status(self, 110) && has_status(self, 210));
     effects_clear(&fx);
     send(d, 2, stanza("message", ROMEO, "elsewhere@chat.localhost.example", "chat", "m1"), &fx);
     ck_assert_str_eq(error_cond(nth_to(&fx, 2, 0)), "remote-server-not-found");
