@@ -266,6 +266,8 @@ static int curve_worker(struct lg_ctx *x, uint32_t w, uint32_t max_share, int in
     p.acct_base = (uint32_t)((uint64_t)o->accounts * w / o->procs);
     struct curve_cmd c;
     while (full_io(in, &c, sizeof c, false) && c.op != 'Q') {
+        /* The loop slept while we waited: deadlines start from now. */
+        uv_update_time(x->loop);
         if (c.op == 'G') {
             p.total = c.arg < max_share ? c.arg : max_share;
             pool_run(&p);
@@ -290,11 +292,15 @@ struct curve_proc {
     int cmd, reply; /* parent's ends */
 };
 
-/* Sends c to worker w and adds its samples to l (may be NULL). */
-static bool curve_ask(struct curve_proc *wk, struct curve_cmd c, struct curve_reply *r,
-                      struct lg_lat *l)
+static bool curve_send(struct curve_proc *wk, struct curve_cmd c)
 {
-    if (!full_io(wk->cmd, &c, sizeof c, true) || !full_io(wk->reply, r, sizeof *r, false))
+    return full_io(wk->cmd, &c, sizeof c, true);
+}
+
+/* Reads a worker's reply and adds its samples to l (may be NULL). */
+static bool curve_recv(struct curve_proc *wk, struct curve_reply *r, struct lg_lat *l)
+{
+    if (!full_io(wk->reply, r, sizeof *r, false))
         return false;
     for (uint32_t i = 0; i < r->samples; i++) {
         uint32_t us;
@@ -304,6 +310,13 @@ static bool curve_ask(struct curve_proc *wk, struct curve_cmd c, struct curve_re
             lg_lat_add(l, (uint64_t)us * 1000);
     }
     return true;
+}
+
+/* Sends c to one worker and waits for its reply. */
+static bool curve_ask(struct curve_proc *wk, struct curve_cmd c, struct curve_reply *r,
+                      struct lg_lat *l)
+{
+    return curve_send(wk, c) && curve_recv(wk, r, l);
 }
 
 static uint32_t share(uint32_t n, uint32_t w, uint32_t procs)
@@ -359,8 +372,11 @@ int run_curve(struct lg_ctx *x)
         double t0 = lg_now_s();
         uint32_t held = 0, failed = 0, dropped = 0;
         struct curve_reply r;
+        /* All workers grow at once; then their replies, in turn. */
         for (uint32_t w = 0; ok && w < nw; w++)
-            ok = curve_ask(&wk[w], (struct curve_cmd){'G', share(steps[i], w, nw)}, &r, NULL);
+            ok = curve_send(&wk[w], (struct curve_cmd){'G', share(steps[i], w, nw)});
+        for (uint32_t w = 0; ok && w < nw; w++)
+            ok = curve_recv(&wk[w], &r, NULL);
         for (uint32_t w = 0; ok && w < nw; w++) { /* the sums, once all have grown */
             ok = curve_ask(&wk[w], (struct curve_cmd){'P', 0}, &r, NULL);
             held += r.held;

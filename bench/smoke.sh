@@ -134,6 +134,7 @@ run login --direct --resume -n 40 -c 4
 run tls-ceiling -n 40 -c 4
 run msg --pairs 3 --window 4 --duration 3 --settle 0.2
 run idle -n "$ACCOUNTS" -c 3 --probes 20 --settle 0.5
+run curve --steps 6,12 --procs 2 -c 3 --probes 10 --settle 0.5
 run offline --count 200 --senders 2 --accounts 3
 # Group chat fan-out (XEP-0045): every account in one room of chat.localhost.
 run muc --occupants "$ACCOUNTS" --senders 2 --window 4 --duration 3

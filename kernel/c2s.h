@@ -38,27 +38,37 @@
 
 enum c2s_sasl_state { SASL_NONE, SASL_SCRAM_FIRST_SENT, SASL_BUSY };
 
+/* What only a stream that is still logging in needs: allocated at
+ * accept, freed once authenticated, so an idle session does not carry it
+ * (doc/performance.md, "Idle memory"). */
+struct c2s_login {
+    enum c2s_sasl_state sasl;
+    int sasl_failures;
+    int sasl_unknown_user;     /* the SCRAM exchange runs on fake credentials */
+    struct scram_server scram;
+};
+
 struct c2s {
     struct server *srv;
     uint64_t id;
     uv_tcp_t tcp;
-    uv_timer_t timer;          /* login timeout */
+    /* Login timeout, then the release of what arrived during bind, then
+     * the linger of a closing stream; NULL (closed) while a bound session
+     * is open: a bound session needs no timer until it closes. Owned. */
+    uv_timer_t *timer;
+    struct c2s_login *login;   /* NULL once authenticated; owned */
     struct tls_conn *tls;      /* NULL until STARTTLS or on a direct-TLS port */
     int tls_restart;           /* STARTTLS done: reset the parser at the first plaintext */
     struct xml_stream *xs;
     char ip[64];
-    char stream_id[24];
     int header_sent;           /* our <stream:stream> went out */
     int authenticated;
     char *user;                /* bare JID once authenticated, else NULL; owned */
     int binding;               /* bind submitted, waiting for FX_BIND */
     char *full;                /* full JID asked for or bound, else NULL; owned */
-    enum c2s_sasl_state sasl;
-    int sasl_failures;
-    int sasl_unknown_user;     /* the SCRAM exchange runs on fake credentials */
-    struct scram_server scram;
     size_t out_pending;        /* bytes handed to uv_write, not yet written */
     int closing;               /* no more input; closes once output drains */
+    int torn_down;             /* handles closed (c2s_teardown ran) */
     int handles_open;          /* tcp and timer not yet closed */
     int bound;                 /* full holds the bound JID */
     int active;                /* read or wrote since the last idle sweep */

@@ -40,9 +40,9 @@ static void sasl_send(struct c2s *c, const char *el, const char *payload, size_t
 
 static void sasl_reset(struct c2s *c)
 {
-    scram_server_free(&c->scram);
-    scram_server_init(&c->scram, SCRAM_SHA256);
-    c->sasl = SASL_NONE;
+    scram_server_free(&c->login->scram);
+    scram_server_init(&c->login->scram, SCRAM_SHA256);
+    c->login->sasl = SASL_NONE;
 }
 
 /* RFC 6120 §6.5: a failure; wrong credentials also count against the IP. */
@@ -58,7 +58,7 @@ static void sasl_fail(struct c2s *c, const char *cond, int counts)
         return;
     throttle_hit(&c->srv->auth_fail, c->ip, c2s_now_us());
     log_info("c2s %llu %s: authentication failed (%s)", (unsigned long long)c->id, c->ip, cond);
-    if (++c->sasl_failures >= C2S_SASL_TRIES_MAX)
+    if (++c->login->sasl_failures >= C2S_SASL_TRIES_MAX)
         c2s_close(c, STREAM_POLICY_VIOLATION, "too many failed authentication attempts");
 }
 
@@ -111,38 +111,38 @@ static int user_to_bare(struct c2s *c, const char *user, char out[JID_MAX])
 static void scram_start(struct c2s *c, enum scram_hash h, const char *msg, size_t len)
 {
     char bare[JID_MAX];
-    scram_server_free(&c->scram);
-    scram_server_init(&c->scram, h);
-    int rc = scram_server_client_first(&c->scram, msg, len);
+    scram_server_free(&c->login->scram);
+    scram_server_init(&c->login->scram, h);
+    int rc = scram_server_client_first(&c->login->scram, msg, len);
     if (rc) {
         sasl_fail(c, rc == -ERR_PARSE ? "malformed-request" : "not-authorized", rc != -ERR_PARSE);
         return;
     }
     struct scram_creds fake;
     const struct scram_creds *cr = NULL;
-    if (user_to_bare(c, c->scram.user, bare) == 0)
+    if (user_to_bare(c, c->login->scram.user, bare) == 0)
         cr = accounts_creds(dispatch_state(c->srv->dispatch, "accounts"), bare);
     if (!cr) {
-        fake_creds(c, c->scram.user, &fake);
+        fake_creds(c, c->login->scram.user, &fake);
         cr = &fake;
-        c->sasl_unknown_user = 1;
+        c->login->sasl_unknown_user = 1;
     } else {
-        c->sasl_unknown_user = 0;
+        c->login->sasl_unknown_user = 0;
     }
     char nonce[25];
     rng_token(nonce, sizeof nonce - 1); /* 24 characters, ~143 bits */
-    char *first = scram_server_first(&c->scram, cr, nonce);
+    char *first = scram_server_first(&c->login->scram, cr, nonce);
     sasl_send(c, "challenge", first, strlen(first));
     free(first);
-    c->sasl = SASL_SCRAM_FIRST_SENT;
+    c->login->sasl = SASL_SCRAM_FIRST_SENT;
 }
 
 static void scram_finish(struct c2s *c, const char *msg, size_t len)
 {
     char *final = NULL;
     char bare[JID_MAX];
-    int rc = scram_server_client_final(&c->scram, msg, len, &final);
-    if (rc || c->sasl_unknown_user || user_to_bare(c, c->scram.user, bare)) {
+    int rc = scram_server_client_final(&c->login->scram, msg, len, &final);
+    if (rc || c->login->sasl_unknown_user || user_to_bare(c, c->login->scram.user, bare)) {
         free(final);
         sasl_fail(c, rc == -ERR_PARSE ? "malformed-request" : "not-authorized", rc != -ERR_PARSE);
         return;
@@ -177,7 +177,7 @@ static void plain_done_cb(uv_work_t *req, int status)
     (void)status;
     if (ep && ep->kind == EP_C2S) {
         struct c2s *c = ep->conn;
-        c->sasl = SASL_NONE;
+        c->login->sasl = SASL_NONE;
         if (w->rc == 0 && w->known)
             sasl_success(c, w->bare, NULL, 0);
         else
@@ -220,7 +220,7 @@ static void plain_start(struct c2s *c, const char *msg, size_t len)
         w->creds = *cr;
     else
         fake_creds(c, bare, &w->creds); /* same work either way: no timing oracle */
-    c->sasl = SASL_BUSY;
+    c->login->sasl = SASL_BUSY;
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_queue_work(c->srv->loop, &w->req, plain_work_cb, plain_done_cb);
 }
@@ -254,11 +254,11 @@ static void sasl_auth(struct c2s *c, const struct xnode *el)
 
 void c2s_sasl_element(struct c2s *c, struct xnode *el)
 {
-    if (c->sasl == SASL_BUSY)
+    if (c->login->sasl == SASL_BUSY)
         return; /* reading is paused; nothing can arrive */
     if (strcmp(el->name, "auth") == 0) {
         sasl_auth(c, el);
-    } else if (strcmp(el->name, "response") == 0 && c->sasl == SASL_SCRAM_FIRST_SENT) {
+    } else if (strcmp(el->name, "response") == 0 && c->login->sasl == SASL_SCRAM_FIRST_SENT) {
         char msg[SASL_MSG_MAX + 1];
         long len = sasl_decode(el, msg);
         if (len < 0)

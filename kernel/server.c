@@ -202,7 +202,7 @@ static void begin_shutdown(struct server *s, const char *why)
 }
 
 /* How often idle connections are swept (kernel/c2s.c c2s_trim_idle). */
-#define TRIM_SWEEP_MS 2000
+#define TRIM_SWEEP_MS 1000
 
 static void trim_cb(uv_timer_t *t) { c2s_trim_idle(t->data); }
 
@@ -279,6 +279,7 @@ static int server_start(struct server *s)
     uv_timer_init(s->loop, &s->trim_timer);
     s->trim_timer.data = s;
     uv_timer_start(&s->trim_timer, trim_cb, TRIM_SWEEP_MS, TRIM_SWEEP_MS);
+    malloc_trim(0); /* what replay and start-up freed, before sessions fill the heap */
     if (s->cfg.s2s_port)
         log_info("s2s: federation is not built yet; port %llu is not opened",
                  (unsigned long long)s->cfg.s2s_port);

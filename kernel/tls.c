@@ -21,14 +21,13 @@
  *
  * Idle memory: each session holds two ~16.7 KB record buffers that
  * mbedTLS 2.28 cannot shrink (DESIGN.md, "Memory per connection");
- * tls_conn_trim() hands their interior pages back to the OS
- * when nothing is in flight. */
+ * they are page-aligned so that tls_conn_trim() can hand all their pages
+ * back to the OS when nothing is in flight. */
 #include "kernel/tls.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,9 +56,6 @@
 #if defined(MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH)
 #error "tls_conn_trim() assumes fixed-size record buffers"
 #endif
-
-/* Input buffer capacity kept by tls_conn_trim(); a bigger idle one is freed. */
-#define TLS_IN_KEEP_MAX 4096
 
 /* ------------------------------------------------------------------ */
 /* randomness                                                           */
@@ -309,6 +305,11 @@ struct tls_conn {
     int mbedtls_err;  /* the mbedTLS code that killed it, for debugging */
     uint8_t established;
     uint8_t resumed;
+    /* Set by tls_conn_trim(): the input record counter (the 8 bytes at
+     * in_buf, in a page it returned) is held in in_ctr until the next
+     * call into mbedTLS puts it back. */
+    uint8_t in_ctr_saved;
+    unsigned char in_ctr[8];
 };
 
 static int conn_send(void *ctx, const unsigned char *p, size_t n)
@@ -336,6 +337,102 @@ static int conn_recv(void *ctx, unsigned char *p, size_t n)
     return (int)n;
 }
 
+static size_t page_size(void)
+{
+    static size_t ps;
+    if (ps == 0)
+        ps = (size_t)sysconf(_SC_PAGESIZE);
+    return ps;
+}
+
+/* A record buffer's length rounded up to whole pages. */
+static size_t buffer_span(size_t len)
+{
+    size_t ps = page_size();
+    return (len + ps - 1) / ps * ps;
+}
+
+/* The two record buffers of a session live in one slot of whole pages
+ * (in_buf, then out_buf, each page-aligned) carved from large anonymous
+ * mappings, outside malloc's heap: no page of a slot is shared with
+ * anything else, so tls_conn_trim() can return every one of them, and
+ * the heap is not cut into 16 KiB holes between small objects. A free
+ * slot has had MADV_DONTNEED: it costs no RAM and reads as zeros, which
+ * is what mbedtls_ssl_setup's calloc gave. Mappings are never unmapped
+ * (address space only); a few hundred cover 20,000 sessions, far below
+ * vm.max_map_count, and glibc's M_MMAP_MAX does not apply to them. */
+#define SLOTS_PER_MAPPING 64
+
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char **free_slots; /* stack of free slots */
+static size_t free_count, slots_made; /* free_slots has room for all */
+
+static size_t slot_bytes(void)
+{
+    return buffer_span(MBEDTLS_SSL_IN_BUFFER_LEN) + buffer_span(MBEDTLS_SSL_OUT_BUFFER_LEN);
+}
+
+static void slots_grow(void)
+{
+    size_t size = slot_bytes();
+    unsigned char *m = mmap(NULL, size * SLOTS_PER_MAPPING, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        fprintf(stderr, "stanzad: cannot map TLS record buffers: %s\n", strerror(errno));
+        abort(); /* out of memory, as for malloc */
+    }
+    /* A huge page would make one touched byte cost 2 MiB. */
+    madvise(m, size * SLOTS_PER_MAPPING, MADV_NOHUGEPAGE);
+    slots_made += SLOTS_PER_MAPPING;
+    free_slots = xrealloc(free_slots, slots_made * sizeof *free_slots);
+    for (size_t i = SLOTS_PER_MAPPING; i-- > 0;)
+        free_slots[free_count++] = m + i * size;
+}
+
+static unsigned char *slot_take(void)
+{
+    pthread_mutex_lock(&slots_lock);
+    if (free_count == 0)
+        slots_grow();
+    unsigned char *slot = free_slots[--free_count];
+    pthread_mutex_unlock(&slots_lock);
+    return slot;
+}
+
+/* Drops the slot's pages, which also erases the session's plaintext and
+ * keys' traces in the buffers, as mbedtls_ssl_free's zeroize would. */
+static void slot_give_back(unsigned char *slot)
+{
+    madvise(slot, slot_bytes(), MADV_DONTNEED);
+    pthread_mutex_lock(&slots_lock);
+    free_slots[free_count++] = slot;
+    pthread_mutex_unlock(&slots_lock);
+}
+
+/* mbedtls_ssl_setup() callocs both record buffers wherever malloc puts
+ * them (MBEDTLS_PLATFORM_MEMORY is off, so there is no allocator hook):
+ * swap them for a slot before any record is read or written.
+ * mbedtls_ssl_reset_in_out_pointers() is what setup itself calls to aim
+ * the record pointers at the buffers; the buffers hold no state yet. */
+static void use_slot(mbedtls_ssl_context *ssl)
+{
+    free(ssl->in_buf);
+    free(ssl->out_buf);
+    ssl->in_buf = slot_take();
+    ssl->out_buf = ssl->in_buf + buffer_span(MBEDTLS_SSL_IN_BUFFER_LEN);
+    mbedtls_ssl_reset_in_out_pointers(ssl);
+}
+
+/* Before mbedtls_ssl_free(), which would free() them: NULL buffers it
+ * skips. */
+static void release_slot(mbedtls_ssl_context *ssl)
+{
+    if (ssl->in_buf == NULL)
+        return;
+    slot_give_back(ssl->in_buf);
+    ssl->in_buf = ssl->out_buf = NULL;
+}
+
 struct tls_conn *tls_conn_new(struct tls_server *s)
 {
     struct tls_conn *c = xcalloc(1, sizeof *c);
@@ -346,6 +443,7 @@ struct tls_conn *tls_conn_new(struct tls_server *s)
         fprintf(stderr, "stanzad: mbedtls_ssl_setup failed (%d)\n", rc);
         abort();
     }
+    use_slot(&c->ssl);
     mbedtls_ssl_set_bio(&c->ssl, c, conn_send, conn_recv, NULL);
     buf_init(&c->in);
     buf_init(&c->out);
@@ -356,6 +454,7 @@ void tls_conn_free(struct tls_conn *c)
 {
     if (c == NULL)
         return;
+    release_slot(&c->ssl);
     mbedtls_ssl_free(&c->ssl);
     buf_free(&c->in);
     buf_free(&c->out);
@@ -404,11 +503,22 @@ static int want_more(int rc)
     return rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE;
 }
 
+/* Puts back what tls_conn_trim() took out of the record buffers before
+ * mbedTLS looks at them again. */
+static void conn_wake(struct tls_conn *c)
+{
+    if (!c->in_ctr_saved)
+        return;
+    memcpy(c->ssl.in_ctr, c->in_ctr, sizeof c->in_ctr);
+    c->in_ctr_saved = 0;
+}
+
 int tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap)
 {
     assert(cap > 0);
     if (c->dead)
         return c->dead;
+    conn_wake(c);
     if (!c->established) {
         int rc = conn_handshake(c);
         if (want_more(rc))
@@ -437,6 +547,7 @@ int tls_conn_write(struct tls_conn *c, const uint8_t *p, size_t n)
 {
     if (c->dead || !c->established)
         return -ERR_TLS;
+    conn_wake(c);
     while (n > 0) {
         /* One call seals at most one record (16 KiB, or less if the peer
          * negotiated a max_fragment_length); conn_send never blocks, so
@@ -454,6 +565,7 @@ void tls_conn_close_notify(struct tls_conn *c)
 {
     if (c->dead == -ERR_TLS || !c->established)
         return;
+    conn_wake(c);
     int rc = mbedtls_ssl_close_notify(&c->ssl);
     if (rc != 0)
         conn_fail(c, rc);
@@ -468,36 +580,19 @@ int tls_conn_resumed(const struct tls_conn *c) { return c->resumed; }
 /* ------------------------------------------------------------------ */
 /* trimming idle record buffers                                         */
 
-static size_t page_size(void)
-{
-    static size_t ps;
-    if (ps == 0)
-        ps = (size_t)sysconf(_SC_PAGESIZE);
-    return ps;
-}
-
-/* Why this is safe, on the heap as well as for mmap-served blocks:
+/* Why this is safe:
  *
- * - Only whole pages inside one live allocation, [p, p + usable) with
- *   usable = malloc_usable_size(p), are released. Such a page holds bytes
- *   of that allocation and nothing else: malloc's chunk headers sit before
- *   p and at or after p + usable, and no other object can share an address
- *   inside. So no other data is lost, whether glibc served the block from
- *   the brk heap or by mmap (when mallopt(M_MMAP_THRESHOLD) is below its
- *   size). Bytes past what mbedTLS asked for are slack it never reads.
- *   For an mmap-served block usable reaches the end of the mapping, so its
- *   last page goes too and only the first page (chunk header, sequence
- *   number) stays resident; on the heap the partial first and last pages
- *   stay, as neighbours may live there.
+ * - The record buffers are whole pages of their own slot (use_slot), so
+ *   every page holds bytes of that buffer and nothing else.
  * - MADV_DONTNEED on private anonymous memory makes the pages read back
- *   as zeros and costs a page fault on the next touch; malloc keeps no
- *   state inside a live block, so it notices nothing, and whoever gets the
- *   memory after free() finds zeros, which is valid content.
+ *   as zeros and costs a page fault on the next touch.
  * - Zeros are harmless only if mbedTLS keeps no state there. What it
- *   keeps between records is the incoming sequence number, in the 8 bytes
- *   before in_hdr; so each range starts at in_hdr / out_hdr, whose
- *   contents are rewritten from scratch for every record. (The outgoing
- *   number lives in ssl.cur_out_ctr and is copied in per record.)
+ *   keeps between records is the incoming sequence number, the 8 bytes
+ *   at in_ctr (= in_buf for TLS): it is saved in the tls_conn and put
+ *   back by conn_wake() before the next call into mbedTLS. The record
+ *   header and body (in_hdr, out_hdr onwards) are rewritten from scratch
+ *   for every record, and the outgoing number lives in ssl.cur_out_ctr
+ *   and is copied to out_ctr per record.
  * - Nothing may be in flight: no partial record (in_left), no decrypted
  *   but unread plaintext (in_msglen, in_offt), nothing unsent (out_left).
  *   Handshake messages live in the same buffers, hence "established". */
@@ -509,33 +604,23 @@ static int conn_idle(const struct tls_conn *c)
            ssl->out_left == 0;
 }
 
-/* Releases the whole pages of one record buffer from hdr on. */
-static void trim_buffer(unsigned char *buf, size_t len, const unsigned char *hdr)
-{
-    assert(hdr > buf);
-    assert(hdr < buf + len);
-    size_t usable = malloc_usable_size(buf);
-    uintptr_t ps = page_size();
-    uintptr_t a = ((uintptr_t)hdr + ps - 1) & ~(ps - 1);
-    uintptr_t b = (uintptr_t)(buf + (usable > len ? usable : len)) & ~(ps - 1);
-    if (b > a)
-        madvise((void *)a, b - a, MADV_DONTNEED);
-}
-
 void tls_conn_trim(struct tls_conn *c)
 {
     if (!conn_idle(c))
         return;
     mbedtls_ssl_context *ssl = &c->ssl;
-    trim_buffer(ssl->in_buf, MBEDTLS_SSL_IN_BUFFER_LEN, ssl->in_hdr);
-    trim_buffer(ssl->out_buf, MBEDTLS_SSL_OUT_BUFFER_LEN, ssl->out_hdr);
-    /* Our own buffers are empty; give back their memory too, except a
-     * small input buffer that the next read would only allocate again. */
-    buf_free(&c->out);
-    if (c->in.cap > TLS_IN_KEEP_MAX) {
-        buf_free(&c->in);
-        c->in_off = 0;
+    assert(ssl->in_ctr == ssl->in_buf);
+    if (!c->in_ctr_saved) { /* a second trim must not save the zeros */
+        memcpy(c->in_ctr, ssl->in_ctr, sizeof c->in_ctr);
+        c->in_ctr_saved = 1;
     }
+    madvise(ssl->in_buf, buffer_span(MBEDTLS_SSL_IN_BUFFER_LEN), MADV_DONTNEED);
+    madvise(ssl->out_buf, buffer_span(MBEDTLS_SSL_OUT_BUFFER_LEN), MADV_DONTNEED);
+    /* Our own buffers are empty: give back their memory too (the next
+     * read allocates one again, once per wake-up after a trim). */
+    buf_free(&c->out);
+    buf_free(&c->in);
+    c->in_off = 0;
 }
 
 /* Counts resident pages touching [p, p + n). */
@@ -556,6 +641,6 @@ static size_t resident(const unsigned char *p, size_t n)
 
 size_t tls_conn_resident(const struct tls_conn *c)
 {
-    return resident(c->ssl.in_buf, MBEDTLS_SSL_IN_BUFFER_LEN) +
-           resident(c->ssl.out_buf, MBEDTLS_SSL_OUT_BUFFER_LEN);
+    return resident(c->ssl.in_buf, buffer_span(MBEDTLS_SSL_IN_BUFFER_LEN)) +
+           resident(c->ssl.out_buf, buffer_span(MBEDTLS_SSL_OUT_BUFFER_LEN));
 }

@@ -34,7 +34,8 @@ static void account_free(struct roster_account *a)
         item_free(slot->val);
     map_free(&a->items);
     while (a->nres > 0)
-        roster_resource_del(a, &a->res[a->nres - 1]);
+        roster_resource_del(a, a->res[a->nres - 1]);
+    free(a->res);
     free(a);
 }
 
@@ -94,16 +95,20 @@ struct roster_resource *roster_resource_get(struct roster_account *a, const char
                                             uint64_t conn)
 {
     for (size_t i = 0; i < a->nres; i++) {
-        if (strcmp(a->res[i].full, full) == 0) {
+        if (strcmp(a->res[i]->full, full) == 0) {
             if (conn)
-                a->res[i].conn = conn;
-            return &a->res[i];
+                a->res[i]->conn = conn;
+            return a->res[i];
         }
     }
     if (!conn || a->nres >= ROSTER_RESOURCES_MAX)
         return NULL;
-    struct roster_resource *r = &a->res[a->nres++];
-    memset(r, 0, sizeof *r);
+    if (a->nres == a->rescap) {
+        a->rescap = a->rescap ? a->rescap * 2 : 2;
+        a->res = xrealloc(a->res, a->rescap * sizeof *a->res);
+    }
+    struct roster_resource *r = xcalloc(1, sizeof *r);
+    a->res[a->nres++] = r;
     r->full = xstrdup(full);
     r->conn = conn;
     return r;
@@ -111,9 +116,14 @@ struct roster_resource *roster_resource_get(struct roster_account *a, const char
 
 void roster_resource_del(struct roster_account *a, struct roster_resource *r)
 {
-    size_t i = (size_t)(r - a->res);
+    size_t i = 0;
+    while (i < a->nres && a->res[i] != r)
+        i++;
+    if (i == a->nres)
+        return;
     free(r->full);
     xml_free(r->presence);
+    free(r);
     memmove(&a->res[i], &a->res[i + 1], (a->nres - i - 1) * sizeof a->res[0]);
     a->nres--;
 }
@@ -125,7 +135,7 @@ static void forget_resources(struct roster_state *s)
     for (size_t i = 0; map_next(&s->accounts, &i, &slot);) {
         struct roster_account *a = slot->val;
         while (a->nres > 0)
-            roster_resource_del(a, &a->res[a->nres - 1]);
+            roster_resource_del(a, a->res[a->nres - 1]);
     }
 }
 
@@ -194,7 +204,7 @@ void roster_push(struct roster_state *s, const struct event *ev, struct roster_a
         s->push_n = 0;
     }
     for (size_t i = 0; i < a->nres; i++) {
-        const struct roster_resource *r = &a->res[i];
+        const struct roster_resource *r = a->res[i];
         if (!r->interested)
             continue;
         struct xnode *iq = xml_new("iq", NS_CLIENT);
@@ -232,8 +242,8 @@ void roster_route_unavailable_to(struct roster_account *a, const char *contact,
                                  struct effects *out)
 {
     for (size_t i = 0; i < a->nres; i++)
-        if (a->res[i].presence)
-            roster_route_presence(out, "unavailable", a->res[i].full, contact);
+        if (a->res[i]->presence)
+            roster_route_presence(out, "unavailable", a->res[i]->full, contact);
 }
 
 /* Routes what ends every subscription with contact (RFC 6121 §2.5.2):

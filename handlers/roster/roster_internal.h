@@ -32,8 +32,8 @@ struct roster_resource {
 struct roster_account {
     struct map items; /* contact JID -> roster_item */
     uint64_t ver;     /* durable roster version counter */
-    struct roster_resource res[ROSTER_RESOURCES_MAX];
-    size_t nres;
+    struct roster_resource **res; /* each its own allocation: pointers stay valid */
+    size_t nres, rescap;           /* at most ROSTER_RESOURCES_MAX */
 };
 
 struct roster_state {

@@ -54,8 +54,8 @@ static void route_current_presence(const struct roster_account *a, const char *c
                                    struct effects *out)
 {
     for (size_t i = 0; i < a->nres; i++)
-        if (a->res[i].presence)
-            route_copy(out, a->res[i].presence, a->res[i].full, contact);
+        if (a->res[i]->presence)
+            route_copy(out, a->res[i]->presence, a->res[i]->full, contact);
 }
 
 /* What a client sees of an item (§2.1.2): Pending In is not shown, so a
