@@ -87,9 +87,8 @@ static void tls_flush(struct c2s *c)
     }
 }
 
-void c2s_send_raw(struct c2s *c, const char *p, size_t n)
+static void write_now(struct c2s *c, const char *p, size_t n)
 {
-    c->active = 1;
     if (c->tls) {
         if (tls_conn_write(c->tls, (const uint8_t *)p, n) == 0)
             tls_flush(c);
@@ -98,17 +97,63 @@ void c2s_send_raw(struct c2s *c, const char *p, size_t n)
     socket_write(c, p, n);
 }
 
+/* A queue this big after a flush is not kept for the next one. */
+#define C2S_OUTQ_KEEP (16u << 10)
+
+static void flush_queue(struct c2s *c)
+{
+    if (c->outq.len) {
+        size_t n = c->outq.len;
+        c->outq.len = 0; /* write_now may tear the connection down */
+        write_now(c, (const char *)c->outq.p, n);
+    }
+    if (c->outq.cap > C2S_OUTQ_KEEP)
+        buf_free(&c->outq);
+}
+
+void c2s_send_raw(struct c2s *c, const char *p, size_t n)
+{
+    c->active = 1;
+    flush_queue(c); /* what was queued goes first */
+    write_now(c, p, n);
+}
+
 static void send_str(struct c2s *c, const char *s) { c2s_send_raw(c, s, strlen(s)); }
 
 void c2s_send_stanza(struct c2s *c, const struct xnode *stanza)
 {
     if (c->closing)
         return;
-    struct buf b;
-    buf_init(&b);
-    xml_serialize(stanza, NS_CLIENT, &b);
-    c2s_send_raw(c, (const char *)b.p, b.len);
-    buf_free(&b);
+    c->active = 1;
+    xml_serialize(stanza, NS_CLIENT, &c->outq);
+    if (c->queued)
+        return;
+    struct server *s = c->srv;
+    if (s->ndirty == s->dirtycap) {
+        s->dirtycap = s->dirtycap ? s->dirtycap * 2 : 64;
+        s->dirty = xrealloc(s->dirty, s->dirtycap * sizeof *s->dirty);
+    }
+    s->dirty[s->ndirty++] = c->id; /* an id: the connection may be gone by the flush */
+    c->queued = 1;
+}
+
+void c2s_flush_queued(struct server *s)
+{
+    size_t n = s->ndirty;
+    s->ndirty = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct endpoint *ep = server_endpoint(s, s->dirty[i]);
+        if (!ep || ep->kind != EP_C2S)
+            continue;
+        struct c2s *c = ep->conn;
+        c->queued = 0;
+        flush_queue(c);
+    }
+    if (s->dirtycap > 4096 && n < 64) { /* a burst is over: give its list back */
+        free(s->dirty);
+        s->dirty = NULL;
+        s->dirtycap = 0;
+    }
 }
 
 void c2s_stanza_error(struct c2s *c, const struct xnode *req, enum stanza_err cond,
@@ -230,6 +275,7 @@ static void handle_closed(struct c2s *c)
         tls_conn_free(c->tls);
     xml_stream_free(c->xs);
     login_free(c);
+    buf_free(&c->outq);
     free(c->user);
     free(c->full);
     c->srv->c2s_count--;
@@ -666,6 +712,8 @@ void c2s_trim_idle(struct server *s)
             tls_conn_trim(c->tls);
             if (c->bound)
                 xml_stream_trim(c->xs); /* only if between stanzas; see xml.h */
+            if (!c->queued)
+                buf_free(&c->outq); /* empty since the last flush */
             c->trimmed = 1;
             trimmed++;
         }

@@ -74,17 +74,28 @@ struct c2s {
     int active;                /* read or wrote since the last idle sweep */
     int trimmed;               /* TLS record buffers returned to the OS */
     struct c2s_held *held;     /* input that arrived while binding */
+    /* Stanzas routed to this connection during one loop iteration wait
+     * here and leave together (one TLS write, one socket write) when the
+     * server flushes before it polls again (c2s_flush_queued). */
+    struct buf outq;
+    int queued;                /* on the server's list of connections to flush */
 };
 
 /* Returns the TLS record buffers' pages of every connection that was
  * idle since the last call (see doc/performance.md). Called by a timer. */
 void c2s_trim_idle(struct server *s);
 
+/* Writes out what c2s_send_stanza queued on every connection; called
+ * once per loop iteration, before the loop polls. */
+void c2s_flush_queued(struct server *s);
+
 /* Starts listening on the configured client ports. Returns 0 or a
  * negative code (logged). */
 int c2s_listen(struct server *s);
 
-/* Effects and kernel actions on a connection. */
+/* Effects and kernel actions on a connection. A stanza is queued and
+ * leaves with the others of this loop iteration; raw output (stream
+ * headers, SASL, errors) leaves at once, behind what is queued. */
 void c2s_send_stanza(struct c2s *c, const struct xnode *stanza);
 void c2s_send_raw(struct c2s *c, const char *p, size_t n);
 /* Sends a stream error (if cond is not STREAM_OK_) and closes the stream. */

@@ -142,6 +142,10 @@ static int rebuild_state(struct server *s, uint64_t *snap_seq)
     return 0;
 }
 
+/* Before the loop polls: the stanzas queued in this iteration leave, one
+ * write per connection (kernel/c2s.c). */
+static void flush_cb(uv_prepare_t *p) { c2s_flush_queued(p->data); }
+
 /* --- shutdown ------------------------------------------------------------ */
 
 /* Time streams get to close and the journal to commit before we give up. */
@@ -172,6 +176,8 @@ static void shutdown_tick_cb(uv_timer_t *t)
     snapshotter_stop(s);
     backup_stop(s);
     bus_close(s->bus);
+    c2s_flush_queued(s);
+    close_if_open((uv_handle_t *)&s->flush_prepare);
     uv_close((uv_handle_t *)t, NULL);
     uv_stop(s->loop);
 }
@@ -227,6 +233,7 @@ static void server_free(struct server *s)
     if (s->journal)
         journal_close(s->journal);
     dispatch_free(s->dispatch);
+    free(s->dirty);
     if (s->tls)
         tls_server_free(s->tls);
     const struct map_slot *slot;
@@ -279,6 +286,9 @@ static int server_start(struct server *s)
     uv_timer_init(s->loop, &s->trim_timer);
     s->trim_timer.data = s;
     uv_timer_start(&s->trim_timer, trim_cb, TRIM_SWEEP_MS, TRIM_SWEEP_MS);
+    uv_prepare_init(s->loop, &s->flush_prepare);
+    s->flush_prepare.data = s;
+    uv_prepare_start(&s->flush_prepare, flush_cb);
     malloc_trim(0); /* what replay and start-up freed, before sessions fill the heap */
     if (s->cfg.s2s_port)
         log_info("s2s: federation is not built yet; port %llu is not opened",

@@ -45,6 +45,9 @@ struct server {
     uv_pipe_t ctl_listener;
     uv_signal_t sigint, sigterm;
     uv_timer_t trim_timer; /* sweeps idle connections' TLS buffers */
+    uv_prepare_t flush_prepare; /* writes the stanzas queued this iteration */
+    uint64_t *dirty;            /* ids of connections with queued stanzas */
+    size_t ndirty, dirtycap;
     int64_t started_us;
     int stopping;
     int lock_fd;

@@ -721,6 +721,7 @@ class RawStream:
         self.eof = False
         self.reset_by_peer = False
         self.view = StreamView()
+        self.cursor = None  # next_element's place in view.elements (None: at the end)
         self.tls = False
         if direct_tls:
             self.start_tls()
@@ -735,6 +736,7 @@ class RawStream:
     def restart(self):
         """A new stream is about to begin (after STARTTLS or SASL)."""
         self.view = StreamView()
+        self.cursor = None
 
     def send(self, data):
         if isinstance(data, str):
@@ -789,8 +791,12 @@ class RawStream:
         return self.features()
 
     def next_element(self, timeout=STEP_TIMEOUT_S, what="an element"):
-        n = len(self.view.elements)
+        """The element after the one it returned last (the first call: the
+        first one to arrive after it). Several can come in one read: a
+        server may write a burst at once; none is skipped."""
+        n = len(self.view.elements) if self.cursor is None else self.cursor
         self.wait_for(lambda v: len(v.elements) > n, timeout, what)
+        self.cursor = n + 1
         return self.view.elements[n]
 
     def read_until_closed(self, timeout=STEP_TIMEOUT_S):
