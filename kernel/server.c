@@ -310,13 +310,15 @@ int server_run(struct config *cfg)
     throttle_init(&s.reg_rate, (uint32_t)cfg->registration_per_ip_per_hour, 3600ll * 1000000);
     rng_bytes(s.fake_salt_key, sizeof s.fake_salt_key);
     log_set_level((int)cfg->log_level);
+    /* Before the ports open: a SIGTERM from someone who saw a port accept
+     * must stop the server cleanly, not kill it with the default action. */
+    uv_signal_init(s.loop, &s.sigint);
+    uv_signal_init(s.loop, &s.sigterm);
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_start(&s.sigint, signal_cb, SIGINT);
+    uv_signal_start(&s.sigterm, signal_cb, SIGTERM);
     int rc = server_start(&s);
     if (rc == 0) {
-        uv_signal_init(s.loop, &s.sigint);
-        uv_signal_init(s.loop, &s.sigterm);
-        s.sigint.data = s.sigterm.data = &s;
-        uv_signal_start(&s.sigint, signal_cb, SIGINT);
-        uv_signal_start(&s.sigterm, signal_cb, SIGTERM);
         log_info("ready");
         uv_run(s.loop, UV_RUN_DEFAULT);
         log_info("stopped");
