@@ -155,7 +155,16 @@ int muc_iq_occupant(struct muc_state *s, const struct event *ev, const struct xn
     char from[JID_MAX];
     muc_occupant_jid(r, me->nick, from);
     xml_set_attr(fwd, "from", from);
-    xml_set_attr(fwd, "to", occupant_real(target)); /* an IQ goes to one client: the newest */
+    const char *id = xml_attr(st, "id");
+    if (response) { /* back to the client of target's that asked */
+        char to[JID_MAX];
+        occupant_iq_answer_to(target, id, me->nick, to);
+        xml_set_attr(fwd, "to", to);
+    } else { /* a request goes to one client: the newest */
+        if (id)
+            occupant_iq_remember(me, id, target->nick, xml_attr(st, "from"));
+        xml_set_attr(fwd, "to", occupant_real(target));
+    }
     fx_route(out, fwd);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "handlers/handler.h"
+#include "kernel/jid.h"
 #include "kernel/map.h"
 
 #define NS_MUC "http://jabber.org/protocol/muc"
@@ -84,12 +85,23 @@ struct occ_session {
  * several clients at once (a multi-session nick, XEP-0045 §7.2.? as
  * Prosody and ejabberd do it): every session gets what the occupant
  * gets, and the newest session's presence is the occupant's. */
+/* An IQ one of the occupant's clients sent to another occupant: its
+ * answer goes back to that client, not just to the newest. */
+struct occ_iq {
+    char *id, *to_nick, *real;
+};
+#define OCC_IQS_MAX 8 /* remembered per occupant; the oldest is forgotten */
+
 struct occupant {
     char *nick;
     char *bare;            /* the user's bare JID */
     enum muc_role role;
     struct occ_session *s; /* in join order; s[ns - 1] is the newest */
     size_t ns, scap;
+    /* IQs asked through the room, awaiting answers (a ring; volatile:
+     * not in snapshots, it only steers answers to the right client). */
+    struct occ_iq iq[OCC_IQS_MAX];
+    size_t iq_next;
 };
 
 struct history_entry {
@@ -161,6 +173,13 @@ struct occ_session *occupant_session(const struct occupant *o, const char *real)
 void occupant_session_put(struct occupant *o, const char *real, struct xnode *presence);
 /* Removes a session; returns how many are left. */
 size_t occupant_session_remove(struct occupant *o, const char *real);
+/* Remembers that o's client `real` sent IQ `id` to occupant to_nick. */
+void occupant_iq_remember(struct occupant *o, const char *id, const char *to_nick,
+                          const char *real);
+/* Where the answer to o's IQ `id`, from occupant from_nick, goes: the
+ * client that asked if it is still there, else the newest. */
+void occupant_iq_answer_to(struct occupant *o, const char *id, const char *from_nick,
+                           char out[JID_MAX]);
 /* Sends st to every session of o (a copy each, 'to' set); takes st. */
 void occupant_send(const struct occupant *o, struct xnode *st, struct effects *out);
 

@@ -87,8 +87,44 @@ struct room *room_create(struct muc_state *s, const char *name, const char *owne
     return r;
 }
 
+static void occ_iq_clear(struct occ_iq *q)
+{
+    free(q->id);
+    free(q->to_nick);
+    free(q->real);
+    q->id = q->to_nick = q->real = NULL;
+}
+
+void occupant_iq_remember(struct occupant *o, const char *id, const char *to_nick,
+                          const char *real)
+{
+    struct occ_iq *q = &o->iq[o->iq_next];
+    o->iq_next = (o->iq_next + 1) % OCC_IQS_MAX;
+    occ_iq_clear(q);
+    q->id = xstrdup(id);
+    q->to_nick = xstrdup(to_nick);
+    q->real = xstrdup(real);
+}
+
+void occupant_iq_answer_to(struct occupant *o, const char *id, const char *from_nick,
+                           char out[JID_MAX])
+{
+    snprintf(out, JID_MAX, "%s", occupant_real(o));
+    for (size_t i = 0; id && i < OCC_IQS_MAX; i++) {
+        struct occ_iq *q = &o->iq[i];
+        if (!q->id || strcmp(q->id, id) != 0 || strcmp(q->to_nick, from_nick) != 0)
+            continue;
+        if (occupant_session(o, q->real))
+            snprintf(out, JID_MAX, "%s", q->real);
+        occ_iq_clear(q);
+        return;
+    }
+}
+
 static void occupant_free(struct occupant *o)
 {
+    for (size_t i = 0; i < OCC_IQS_MAX; i++)
+        occ_iq_clear(&o->iq[i]);
     for (size_t i = 0; i < o->ns; i++) {
         free(o->s[i].real);
         xml_free(o->s[i].presence);

@@ -1130,6 +1130,31 @@ START_TEST(two_clients_of_one_user_share_a_nick_as_one_occupant)
 }
 END_TEST
 
+/* An IQ from one of a user's clients to another occupant: the answer goes
+ * back to that client, not to the user's newest one. */
+START_TEST(an_answer_goes_to_the_client_that_asked)
+{
+    SETUP(fresh_three_online());
+    bind_online(d, 4, JULIET2);
+    make_room(d, ROOM, NULL);
+    join_quiet(d, 2, ROMEO, AS("Romeo"));
+    join_quiet(d, 4, JULIET2, AS("Juliet")); /* newest client of the occupant */
+    struct xnode *iq = stanza("iq", JULIET, AS("Romeo"), "get", "v1");
+    xml_add(iq, "vCard", "vcard-temp");
+    send(d, 1, iq, &fx);
+    const struct xnode *fwd = find(&fx, 2, "iq", AS("Juliet"));
+    ck_assert_ptr_nonnull(fwd);
+    ck_assert_str_eq(attr_or(fwd, "id"), "v1");
+    effects_clear(&fx);
+    send(d, 2, stanza("iq", ROMEO, AS("Juliet"), "result", "v1"), &fx);
+    ck_assert_uint_eq(count_to(&fx, 1, "iq"), 1); /* the phone asked */
+    ck_assert_uint_eq(count_to(&fx, 4, "iq"), 0);
+    ck_assert_str_eq(attr_or(find(&fx, 1, "iq", AS("Romeo")), "type"), "result");
+    effects_clear(&fx);
+    dispatch_free(d);
+}
+END_TEST
+
 /* The service's domain in another case is the same JID (RFC 7622
  * nameprep); the handler's quick test of 'to' must not miss it. A
  * nickname that resourceprep changes comes back with 210. */
@@ -1194,6 +1219,7 @@ int main(void)
     tcase_add_test(tc, a_snapshot_round_trips_and_a_restart_keeps_persistent_rooms_only);
     tcase_add_test(tc, two_clients_of_one_user_share_a_nick_as_one_occupant);
     tcase_add_test(tc, the_service_answers_its_domain_in_any_case);
+    tcase_add_test(tc, an_answer_goes_to_the_client_that_asked);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
