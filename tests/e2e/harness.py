@@ -121,6 +121,19 @@ def tmpdir():
     return _tmp_root
 
 
+def files_holding(top, needle):
+    """Every regular file under top whose bytes contain needle (bytes)."""
+    found = []
+    for root, _dirs, files in os.walk(top):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    if needle in f.read():
+                        found.append(path)
+    return found
+
+
 def check(cond, what, detail=""):
     """Asserts cond; prints what it proved when it holds."""
     if not cond:

@@ -33,18 +33,6 @@ def marker(tag):
     return "%s-%s" % (tag, os.urandom(5).hex())
 
 
-def files_holding(top, needle):
-    found = []
-    for root, _dirs, files in os.walk(top):
-        for name in files:
-            path = os.path.join(root, name)
-            if os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as f:
-                    if needle in f.read():
-                        found.append(path)
-    return found
-
-
 def no_marker_on_disk(srv, markers, when):
     """With the server stopped: no marker in the offline tools' output
     (with bodies) nor in any file's bytes."""
@@ -58,7 +46,7 @@ def no_marker_on_disk(srv, markers, when):
         check(r.returncode == 0 and not [x for x in markers if x in r.stdout],
               "%s: snapshot dump --bodies shows no groupchat message" % when,
               (r.returncode, r.stderr))
-    files = {x: files_holding(srv.dir, x.encode()) for x in markers}
+    files = {x: h.files_holding(srv.dir, x.encode()) for x in markers}
     check(not any(files.values()), "%s: no file under the server's directory holds a "
           "groupchat body" % when, files)
 

@@ -101,19 +101,6 @@ def snapshot_dump(srv, *args):
     return r.stdout
 
 
-def files_holding(top, needle):
-    """Every regular file under top whose bytes contain needle."""
-    found = []
-    for root, _dirs, files in os.walk(top):
-        for name in files:
-            path = os.path.join(root, name)
-            if os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as f:
-                    if needle in f.read():
-                        found.append(path)
-    return found
-
-
 async def take(srv, what):
     r = h.ctl(srv, what)
     check(r.returncode == 0, "stanzactl %s succeeds" % what, (r.stdout, r.stderr))
@@ -177,9 +164,9 @@ async def scan_after_compaction(home):
     r = h.ctl(srv, "snapshot", "dump", keys_file(srv))
     check(r.returncode == 1 and "not a snapshot file" in r.stderr,
           "snapshot dump of a file that is no snapshot says so (exit 1)", (r.returncode, r.stderr))
-    check(files_holding(srv.dir, secret.encode()) == [],
+    check(h.files_holding(srv.dir, secret.encode()) == [],
           "no file under the server's directory (data, backups, log) holds the marker")
-    check(files_holding(plain, secret.encode()) == [], "nor the decrypted backup's bytes")
+    check(h.files_holding(plain, secret.encode()) == [], "nor the decrypted backup's bytes")
 
 
 async def main():
