@@ -74,6 +74,8 @@ static int setup_tls(struct server *s)
     rc = tls_server_new(&s->tls, &o, err, sizeof err);
     if (rc)
         log_error("tls: %s", err);
+    else
+        log_info("tls: handshake signatures by %s", tls_server_signer(s->tls));
     return rc;
 }
 

@@ -49,6 +49,7 @@
 
 #include "kernel/err.h"
 #include "kernel/mem.h"
+#include "kernel/tls_sign.h"
 
 #if MBEDTLS_VERSION_MAJOR != 2
 #error "tls.c is written against mbedTLS 2.x (Debian 12 ships 2.28)"
@@ -142,6 +143,7 @@ struct tls_server {
     mbedtls_x509_crt chain;
     mbedtls_pk_context key;
     mbedtls_ssl_ticket_context ticket;
+    char signer[96]; /* who makes the handshake signatures, for the log */
 };
 
 /* Server preference order: AEAD only, forward secrecy only. */
@@ -218,6 +220,11 @@ static int tls_load(struct tls_server *s, const struct tls_server_opts *o, char 
                  o->cert_path);
         return -ERR_CONFIG;
     }
+    char why[64];
+    if (tls_sign_offload(&s->key, &s->chain.pk, why, sizeof why) == 0)
+        snprintf(s->signer, sizeof s->signer, "libcrypto");
+    else
+        snprintf(s->signer, sizeof s->signer, "mbedTLS (%s)", why);
     return 0;
 }
 
@@ -276,6 +283,8 @@ int tls_server_new(struct tls_server **out /* OUT */, const struct tls_server_op
     *out = s;
     return 0;
 }
+
+const char *tls_server_signer(const struct tls_server *s) { return s->signer; }
 
 /* Every tls_conn of s must be freed first: they point into s->conf. */
 void tls_server_free(struct tls_server *s)

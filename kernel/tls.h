@@ -37,6 +37,9 @@ int tls_make_selfsigned(const char *cert_path, const char *key_path, const char 
 int tls_server_new(struct tls_server **out /* OUT */, const struct tls_server_opts *o,
                    char *errbuf, size_t errlen);
 void tls_server_free(struct tls_server *s);
+/* Who signs the handshakes: "libcrypto", or "mbedTLS (<why>)" when the
+ * key could not be handed to libcrypto (kernel/tls_sign.c). */
+const char *tls_server_signer(const struct tls_server *s);
 
 /* A new server-side TLS session; freed with tls_conn_free(). */
 struct tls_conn *tls_conn_new(struct tls_server *s);
