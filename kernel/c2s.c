@@ -66,6 +66,17 @@ static void socket_write(struct c2s *c, const void *p, size_t n)
         c2s_teardown(c);
         return;
     }
+    /* Most writes complete at once: uv_try_write spares the request, the
+     * copy and the epoll_ctl that libuv makes after every queued write. It
+     * writes nothing while earlier writes are still queued. */
+    uv_buf_t now = uv_buf_init((char *)p, (unsigned)n);
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+    if (sent > 0) {
+        p = (const char *)p + sent;
+        n -= (size_t)sent;
+        if (n == 0)
+            return;
+    }
     struct c2s_write *w = xmalloc(sizeof *w + n);
     w->c = c;
     w->len = n;
@@ -111,21 +122,10 @@ static void flush_queue(struct c2s *c)
         buf_free(&c->outq);
 }
 
-void c2s_send_raw(struct c2s *c, const char *p, size_t n)
+/* Puts c on the server's list of connections to flush before it polls. */
+static void queue_mark(struct c2s *c)
 {
     c->active = 1;
-    flush_queue(c); /* what was queued goes first */
-    write_now(c, p, n);
-}
-
-static void send_str(struct c2s *c, const char *s) { c2s_send_raw(c, s, strlen(s)); }
-
-void c2s_send_stanza(struct c2s *c, const struct xnode *stanza)
-{
-    if (c->closing)
-        return;
-    c->active = 1;
-    xml_serialize(stanza, NS_CLIENT, &c->outq);
     if (c->queued)
         return;
     struct server *s = c->srv;
@@ -135,6 +135,24 @@ void c2s_send_stanza(struct c2s *c, const struct xnode *stanza)
     }
     s->dirty[s->ndirty++] = c->id; /* an id: the connection may be gone by the flush */
     c->queued = 1;
+}
+
+void c2s_send_raw(struct c2s *c, const char *p, size_t n)
+{
+    if (c->closing)
+        return;
+    buf_put(&c->outq, p, n);
+    queue_mark(c);
+}
+
+static void send_str(struct c2s *c, const char *s) { c2s_send_raw(c, s, strlen(s)); }
+
+void c2s_send_stanza(struct c2s *c, const struct xnode *stanza)
+{
+    if (c->closing)
+        return;
+    xml_serialize(stanza, NS_CLIENT, &c->outq);
+    queue_mark(c);
 }
 
 void c2s_flush_queued(struct server *s)
@@ -366,8 +384,13 @@ void c2s_close(struct c2s *c, enum stream_err cond, const char *text)
     if (c->header_sent)
         send_str(c, "</stream:stream>");
     if (c->tls && tls_conn_established(c->tls)) {
-        tls_conn_close_notify(c->tls);
+        /* The last words and close_notify leave in one write. */
+        if (c->outq.len && tls_conn_write(c->tls, c->outq.p, c->outq.len) == 0)
+            tls_conn_close_notify(c->tls);
+        c->outq.len = 0;
         tls_flush(c);
+    } else {
+        flush_queue(c);
     }
     c->closing = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -548,6 +571,7 @@ static void stanza_before_tls(struct c2s *c, struct xnode *el)
 {
     if (strcmp(el->name, "starttls") == 0 && strcmp(el->ns, NS_TLS) == 0) {
         send_str(c, "<proceed xmlns='" NS_TLS "'/>");
+        flush_queue(c); /* in the clear, before TLS starts */
         xml_stream_stop(c->xs); /* what follows is TLS, not XML */
         c->tls = tls_conn_new(c->srv->tls);
         c->tls_restart = 1;

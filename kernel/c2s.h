@@ -74,7 +74,7 @@ struct c2s {
     int active;                /* read or wrote since the last idle sweep */
     int trimmed;               /* TLS record buffers returned to the OS */
     struct c2s_held *held;     /* input that arrived while binding */
-    /* Stanzas routed to this connection during one loop iteration wait
+    /* What is sent to this connection during one loop iteration waits
      * here and leave together (one TLS write, one socket write) when the
      * server flushes before it polls again (c2s_flush_queued). */
     struct buf outq;
@@ -85,7 +85,7 @@ struct c2s {
  * idle since the last call (see doc/performance.md). Called by a timer. */
 void c2s_trim_idle(struct server *s);
 
-/* Writes out what c2s_send_stanza queued on every connection; called
+/* Writes out what was queued on every connection; called
  * once per loop iteration, before the loop polls. */
 void c2s_flush_queued(struct server *s);
 
@@ -93,9 +93,11 @@ void c2s_flush_queued(struct server *s);
  * negative code (logged). */
 int c2s_listen(struct server *s);
 
-/* Effects and kernel actions on a connection. A stanza is queued and
- * leaves with the others of this loop iteration; raw output (stream
- * headers, SASL, errors) leaves at once, behind what is queued. */
+/* Effects and kernel actions on a connection. Stanzas and raw output
+ * (stream headers, SASL, errors) are queued in order, and all that a
+ * connection got in one loop iteration leaves as one TLS record and one
+ * socket write; STARTTLS and c2s_close flush at once. Nothing is sent
+ * once the stream is closing. */
 void c2s_send_stanza(struct c2s *c, const struct xnode *stanza);
 void c2s_send_raw(struct c2s *c, const char *p, size_t n);
 /* Sends a stream error (if cond is not STREAM_OK_) and closes the stream. */
