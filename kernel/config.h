@@ -25,6 +25,7 @@ enum cfg_type { CFG_STR, CFG_UINT, CFG_ENUM, CFG_BOOL };
     X(tls_cert, CFG_STR, "", "", "PEM certificate chain; empty: <data_dir>/tls/cert.pem, made on first run") \
     X(tls_key, CFG_STR, "", "", "PEM private key; empty: <data_dir>/tls/key.pem, made on first run") \
     X(tls_ticket_lifetime_s, CFG_UINT, "3600", "0..86400", "session-ticket key rotation period (0: no tickets)") \
+    X(tls_signer, CFG_ENUM, "libcrypto", "libcrypto|mbedtls", "who makes the handshake signatures of an EC key (doc/performance.md)") \
     X(registration, CFG_ENUM, "loopback", "open|closed|loopback", "in-band registration (XEP-0077) policy") \
     X(registration_per_ip_per_hour, CFG_UINT, "10", "0..1000000", "in-band registrations one IP may make per hour (0: no limit)") \
     X(scram_iterations, CFG_UINT, "4096", "4096..10000000", "PBKDF2 iterations for new SCRAM credentials") \
@@ -70,6 +71,7 @@ struct config {
 /* Indices of the CFG_ENUM values, in the order of their allowed lists. */
 enum { REG_OPEN = 0, REG_CLOSED = 1, REG_LOOPBACK = 2 };
 enum { SYNC_ALWAYS = 0, SYNC_BATCH = 1, SYNC_NONE = 2 };
+enum { SIGNER_LIBCRYPTO = 0, SIGNER_MBEDTLS = 1 };
 enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
 /* Fills c with the defaults. */

@@ -69,6 +69,7 @@ static int setup_tls(struct server *s)
         .cert_path = s->cfg.tls_cert,
         .key_path = s->cfg.tls_key,
         .ticket_lifetime_s = (uint32_t)s->cfg.tls_ticket_lifetime_s,
+        .mbedtls_signs = s->cfg.tls_signer == SIGNER_MBEDTLS,
     };
     char err[512] = "";
     rc = tls_server_new(&s->tls, &o, err, sizeof err);

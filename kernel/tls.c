@@ -220,8 +220,8 @@ static int tls_load(struct tls_server *s, const struct tls_server_opts *o, char 
                  o->cert_path);
         return -ERR_CONFIG;
     }
-    char why[64];
-    if (tls_sign_offload(&s->key, &s->chain.pk, why, sizeof why) == 0)
+    char why[64] = "as configured";
+    if (!o->mbedtls_signs && tls_sign_offload(&s->key, &s->chain.pk, why, sizeof why) == 0)
         snprintf(s->signer, sizeof s->signer, "libcrypto");
     else
         snprintf(s->signer, sizeof s->signer, "mbedTLS (%s)", why);

@@ -23,6 +23,7 @@ struct tls_server_opts {
     const char *cert_path;         /* PEM chain, leaf first */
     const char *key_path;          /* PEM private key */
     uint32_t ticket_lifetime_s;    /* ticket key rotation period; 0 disables tickets */
+    int mbedtls_signs;             /* 1: keep mbedTLS's own signing (no tls_sign_offload) */
 };
 
 /* Makes a self-signed ECDSA P-256 certificate for domain (with SAN

@@ -235,14 +235,22 @@ static void pump(struct pair *pr)
     ck_abort_msg("pump: no quiet point after %d rounds", PUMP_ROUNDS_MAX);
 }
 
-static struct tls_server *server_new(uint32_t ticket_lifetime_s)
+static struct tls_server *server_new_signing(uint32_t ticket_lifetime_s, int mbedtls_signs)
 {
-    struct tls_server_opts o = {g_cert, g_key, ticket_lifetime_s};
+    struct tls_server_opts o = {.cert_path = g_cert,
+                                .key_path = g_key,
+                                .ticket_lifetime_s = ticket_lifetime_s,
+                                .mbedtls_signs = mbedtls_signs};
     char err[256];
     struct tls_server *s = NULL;
     int rc = tls_server_new(&s, &o, err, sizeof err);
     ck_assert_msg(rc == 0, "tls_server_new: %s", err);
     return s;
+}
+
+static struct tls_server *server_new(uint32_t ticket_lifetime_s)
+{
+    return server_new_signing(ticket_lifetime_s, 0);
 }
 
 static void fill_pattern(uint8_t *p, size_t n, unsigned seed)
@@ -298,6 +306,28 @@ START_TEST(test_handshake_verifies_and_exchanges_100k_both_ways)
     exchange(&pr, 1, 3);
     pair_close(&pr);
     tls_server_free(srv);
+}
+END_TEST
+
+/* Both signers make a ServerKeyExchange signature the client verifies
+ * (mbedTLS's client always checks it against the certificate). */
+START_TEST(test_either_signer_handshakes)
+{
+    for (int mbedtls_signs = 0; mbedtls_signs <= 1; mbedtls_signs++) {
+        struct tls_server *srv = server_new_signing(TICKET_LIFETIME_S, mbedtls_signs);
+        ck_assert_str_eq(tls_server_signer(srv), mbedtls_signs ? "mbedTLS (as configured)"
+                                                               : "libcrypto");
+        for (int i = 0; i < 3; i++) {
+            struct pair pr;
+            pair_open(&pr, srv, DOMAIN, 1);
+            pump(&pr);
+            ck_assert_int_eq(pr.cl.err, 0);
+            ck_assert_int_eq(tls_conn_established(pr.s), 1);
+            exchange(&pr, 5, 1);
+            pair_close(&pr);
+        }
+        tls_server_free(srv);
+    }
 }
 END_TEST
 
@@ -514,7 +544,7 @@ static void write_file(const char *path, const char *text)
 static void expect_load_error(const char *cert, const char *key, int code, const char *needle1,
                               const char *needle2)
 {
-    struct tls_server_opts o = {cert, key, 0};
+    struct tls_server_opts o = {.cert_path = cert, .key_path = key};
     char err[256];
     struct tls_server *s = (struct tls_server *)&o; /* must be reset to NULL */
     int rc = tls_server_new(&s, &o, err, sizeof err);
@@ -690,7 +720,7 @@ START_TEST(test_selfsigned_remade_when_key_missing)
     ck_assert_int_eq(tls_make_selfsigned(cert, key, DOMAIN, &made), 0);
     ck_assert_int_eq(made, 1);
     /* And the new pair matches. */
-    struct tls_server_opts o = {cert, key, 0};
+    struct tls_server_opts o = {.cert_path = cert, .key_path = key};
     char err[256];
     struct tls_server *s;
     ck_assert_msg(tls_server_new(&s, &o, err, sizeof err) == 0, "%s", err);
@@ -979,6 +1009,7 @@ static Suite *tls_suite(void)
     TCase *conn = tcase_create("conn");
     tcase_set_timeout(conn, 120);
     tcase_add_test(conn, test_handshake_verifies_and_exchanges_100k_both_ways);
+    tcase_add_test(conn, test_either_signer_handshakes);
     tcase_add_test(conn, test_client_without_alpn_still_connects);
     tcase_add_test(conn, test_wildcard_san_covers_subdomain_not_other_domain);
     tcase_add_test(conn, test_buffered_plaintext_survives_small_reads);
