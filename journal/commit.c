@@ -81,6 +81,10 @@ struct jbatch *journal_seal(struct journal *j)
     return b;
 }
 
+void journal_batch_lazy(struct jbatch *b) { b->lazy = 1; }
+
+uint64_t journal_data_syncs(const struct journal *j) { return j->data_syncs; }
+
 void journal_batch_range(const struct jbatch *b, uint64_t *first, uint64_t *last)
 {
     assert(b->count >= 1);
@@ -107,6 +111,13 @@ static void seg_leave(struct journal *j)
     seg_key_free(&j->seg_key);
 }
 
+/* fdatasync of the open segment's data, counted. */
+static int data_sync(struct journal *j)
+{
+    j->data_syncs++;
+    return jnl_sync_fd(j->fd);
+}
+
 /* Starts segment first_seq: a fresh id and key, the header written and
  * fsynced, then the directory entry fsynced, before any block. */
 static int seg_start(struct journal *j, uint64_t first_seq)
@@ -116,7 +127,7 @@ static int seg_start(struct journal *j, uint64_t first_seq)
     char name[SEG_NAME_LEN + 1];
     int rc;
     if (j->fd >= 0) {
-        if ((rc = jnl_sync_fd(j->fd))) /* whatever the policy: only the newest segment may tear */
+        if ((rc = data_sync(j))) /* whatever the policy: only the newest segment may tear */
             return rc;
         seg_leave(j);
     }
@@ -157,7 +168,7 @@ static int out_flush(struct journal *j)
         return rc;
     j->seg_len += j->out.len;
     buf_reset(&j->out);
-    return j->sync == JOURNAL_SYNC_ALWAYS ? jnl_sync_fd(j->fd) : 0;
+    return j->sync == JOURNAL_SYNC_ALWAYS ? data_sync(j) : 0;
 }
 
 /* Cuts the batch into blocks (one per record under SYNC_ALWAYS), seals
@@ -224,8 +235,8 @@ int journal_commit(struct journal *j, struct jbatch *b)
         rc = erasure_write(j->er, b->keys, j->sync != JOURNAL_SYNC_NONE);
     if (rc == 0)
         rc = batch_write(j, b);
-    if (rc == 0 && j->sync == JOURNAL_SYNC_BATCH)
-        rc = jnl_sync_fd(j->fd);
+    if (rc == 0 && j->sync == JOURNAL_SYNC_BATCH && !b->lazy)
+        rc = data_sync(j);
     if (rc) {
         commit_undo(j, undo_len, created);
         j->readonly = 1;

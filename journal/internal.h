@@ -25,6 +25,7 @@ struct jbatch {
     struct buf area; /* the records, encoded (block.h) */
     size_t *ends;    /* ends[i]: end offset of record i in area */
     size_t cap;
+    int lazy;        /* no fsync of its own under JOURNAL_SYNC_BATCH (journal_batch_lazy) */
 };
 
 struct journal {
@@ -52,6 +53,7 @@ struct journal {
     struct block_work rw; /* open and read */
     /* Commit side (and open/close). */
     uint64_t commit_seq; /* first seq of the next commit */
+    uint64_t data_syncs; /* fdatasyncs of segment data made by commits (journal_data_syncs) */
     int readonly;
     int fd;              /* segment being written, or -1: the next commit starts one */
     uint64_t seg_first;  /* its first seq (its name) */

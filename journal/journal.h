@@ -152,6 +152,15 @@ size_t journal_erasable_count(const struct journal *j);
 /* Loop thread. Closes the open batch and returns it (NULL when empty);
  * later appends go to a new batch. */
 struct jbatch *journal_seal(struct journal *j);
+/* Loop thread, before the commit. Under JOURNAL_SYNC_BATCH the batch is
+ * written without an fsync of its own: it is durable once a later batch
+ * is committed (or its segment is closed), and a crash before that may
+ * tear it off the tail like any unsynced write. Only for batches whose
+ * loss in a crash loses nothing anyone was told is safe. */
+void journal_batch_lazy(struct jbatch *b);
+/* How many fdatasyncs of segment data commits have made since open. Only
+ * the committing worker writes it: read it when no commit runs. */
+uint64_t journal_data_syncs(const struct journal *j);
 /* First and last sequence numbers in a batch. */
 void journal_batch_range(const struct jbatch *b, uint64_t *first /* OUT */, uint64_t *last /* OUT */);
 /* Any one thread at a time (a libuv worker). Writes the batch and syncs

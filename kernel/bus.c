@@ -89,6 +89,25 @@ static enum content content_of(const struct event *ev)
     return CONTENT_NONE;
 }
 
+/* Events that may be applied before they are durable (journal_batch_lazy):
+ * a session's start and end describe a connection, and a crash ends every
+ * connection. What a session's end changes in durable state (the last
+ * logout time of XEP-0012) is never acknowledged to anyone; everything
+ * else that follows from it that must last (a tombstone, a decision) is
+ * an event of its own, committed with fsync. */
+static int volatile_event(const struct event *ev)
+{
+    return ev->type == EV_SESSION_BOUND || ev->type == EV_SESSION_CLOSED;
+}
+
+static int all_volatile(const struct evlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!volatile_event(l->v[i]))
+            return 0;
+    return 1;
+}
+
 struct sweep {
     const struct dispatch *d;
     uint64_t upto; /* seqs after this are sealed but not applied yet */
@@ -294,6 +313,8 @@ static void start_commit(struct bus *b)
         return;
     }
     b->batch = journal_seal(b->j);
+    if (all_volatile(&b->open))
+        journal_batch_lazy(b->batch); /* logins and logouts only: no fsync */
     struct evlist t = b->inflight; /* swap: the open list becomes in flight */
     b->inflight = b->open;
     b->open = t;

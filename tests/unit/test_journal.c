@@ -1203,6 +1203,40 @@ START_TEST(test_failed_commit_goes_read_only_and_loses_nothing_acknowledged)
 }
 END_TEST
 
+/* A lazy batch (only logins and logouts, kernel/bus.c) is written without
+ * an fsync of its own under SYNC_BATCH, and the next batch's fsync covers
+ * it; SYNC_ALWAYS ignores the hint. */
+START_TEST(test_lazy_batch_has_no_fsync_of_its_own)
+{
+    struct journal_opts o;
+    struct reports rep = {0};
+    opts_init(&o, JOURNAL_SYNC_BATCH, 0, &rep);
+    struct journal *j = open_ok(&o);
+    ck_assert_int_eq(commit_batch(j, 3), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 1);
+    struct jbatch *b = fill_batch(j, 4);
+    journal_batch_lazy(b);
+    ck_assert_int_eq(journal_commit(j, b), 0);
+    journal_batch_free(b);
+    ck_assert_uint_eq(journal_data_syncs(j), 1); /* none of its own */
+    ck_assert_int_eq(commit_batch(j, 2), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 2); /* this one's covers both */
+    journal_close(j);
+    check_contents(&o, 1, 9);
+
+    o.sync = JOURNAL_SYNC_ALWAYS;
+    j = open_ok(&o);
+    b = fill_batch(j, 3);
+    journal_batch_lazy(b);
+    ck_assert_int_eq(journal_commit(j, b), 0);
+    journal_batch_free(b);
+    ck_assert_uint_eq(journal_data_syncs(j), 3); /* still one per record */
+    journal_close(j);
+    check_contents(&o, 1, 12);
+    ck_assert_int_eq(rep.n, 0);
+}
+END_TEST
+
 START_TEST(test_failed_segment_creation_leaves_no_segment)
 {
     struct journal_opts o;
@@ -1776,6 +1810,7 @@ int main(void)
     tc = tcase("journal_fault");
     tcase_add_loop_test(tc, test_failed_commit_goes_read_only_and_loses_nothing_acknowledged, 0,
                         2);
+    tcase_add_test(tc, test_lazy_batch_has_no_fsync_of_its_own);
     tcase_add_test(tc, test_failed_segment_creation_leaves_no_segment);
     suite_add_tcase(s, tc);
 
