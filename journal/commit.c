@@ -129,6 +129,7 @@ static int seg_start(struct journal *j, uint64_t first_seq)
     if (j->fd >= 0) {
         if ((rc = data_sync(j))) /* whatever the policy: only the newest segment may tear */
             return rc;
+        j->synced_seq = j->commit_seq - 1;
         seg_leave(j);
     }
     if ((rc = fileio_random(h.id, SEG_ID_BYTES)) || (rc = seg_key_init(&j->seg_key, j->key, h.id)))
@@ -217,7 +218,7 @@ static void commit_undo(struct journal *j, uint64_t undo_len, int created)
     seg_leave(j);
 }
 
-int journal_commit(struct journal *j, struct jbatch *b)
+static int commit_locked(struct journal *j, struct jbatch *b)
 {
     assert(b != NULL);
     assert(b->count >= 1);
@@ -235,16 +236,44 @@ int journal_commit(struct journal *j, struct jbatch *b)
         rc = erasure_write(j->er, b->keys, j->sync != JOURNAL_SYNC_NONE);
     if (rc == 0)
         rc = batch_write(j, b);
-    if (rc == 0 && j->sync == JOURNAL_SYNC_BATCH && !b->lazy)
+    int synced = j->sync == JOURNAL_SYNC_ALWAYS;
+    if (rc == 0 && j->sync == JOURNAL_SYNC_BATCH && !b->lazy) {
         rc = data_sync(j);
+        synced = 1;
+    }
     if (rc) {
         commit_undo(j, undo_len, created);
         j->readonly = 1;
         return rc;
     }
     j->commit_seq += b->count;
+    if (synced)
+        j->synced_seq = j->commit_seq - 1;
     pthread_mutex_lock(&j->segs_lock);
     j->nsegs_done = j->nsegs; /* the newest segment now holds a record */
     pthread_mutex_unlock(&j->segs_lock);
     return 0;
+}
+
+int journal_commit(struct journal *j, struct jbatch *b)
+{
+    pthread_mutex_lock(&j->commit_lock);
+    int rc = commit_locked(j, b);
+    pthread_mutex_unlock(&j->commit_lock);
+    return rc;
+}
+
+int journal_sync_to(struct journal *j, uint64_t seq)
+{
+    pthread_mutex_lock(&j->commit_lock);
+    int rc = 0;
+    if (j->readonly)
+        rc = -ERR_READONLY;
+    else if (j->sync != JOURNAL_SYNC_NONE && j->synced_seq < seq && j->fd >= 0) {
+        rc = data_sync(j);
+        if (rc == 0)
+            j->synced_seq = j->commit_seq - 1;
+    }
+    pthread_mutex_unlock(&j->commit_lock);
+    return rc;
 }

@@ -53,7 +53,11 @@ struct journal {
     struct block_work rw; /* open and read */
     /* Commit side (and open/close). */
     uint64_t commit_seq; /* first seq of the next commit */
-    uint64_t data_syncs; /* fdatasyncs of segment data made by commits (journal_data_syncs) */
+    uint64_t data_syncs; /* fdatasyncs of segment data (journal_data_syncs) */
+    uint64_t synced_seq; /* every record up to it is durable (lazy batches lag behind) */
+    /* Held by journal_commit and journal_sync_to: a sync on another thread
+     * must not meet a commit switching segments. */
+    pthread_mutex_t commit_lock;
     int readonly;
     int fd;              /* segment being written, or -1: the next commit starts one */
     uint64_t seg_first;  /* its first seq (its name) */

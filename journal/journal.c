@@ -502,6 +502,7 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
     j->report_arg = o->report_arg;
     j->ro = j->readonly = o->readonly != 0;
     pthread_mutex_init(&j->segs_lock, NULL);
+    pthread_mutex_init(&j->commit_lock, NULL);
     block_work_init(&j->rw);
     block_work_init(&j->cw);
     buf_init(&j->out);
@@ -523,6 +524,7 @@ int journal_open(struct journal **out, const struct journal_opts *o, char *errbu
     }
     j->first_seq = j->nsegs ? j->segs[0] : expect;
     j->next_seq = j->commit_seq = expect;
+    j->synced_seq = expect - 1; /* what open found is as durable as it gets */
     j->nsegs_done = j->nsegs; /* open removed (read-only: dropped) a last one without a block */
     *out = j;
     return 0;
@@ -549,6 +551,7 @@ void journal_close(struct journal *j)
     buf_free(&j->out);
     mbedtls_platform_zeroize(j->key, sizeof j->key);
     pthread_mutex_destroy(&j->segs_lock);
+    pthread_mutex_destroy(&j->commit_lock);
     free(j->segs);
     free(j->dir);
     free(j);

@@ -158,8 +158,14 @@ struct jbatch *journal_seal(struct journal *j);
  * tear it off the tail like any unsynced write. Only for batches whose
  * loss in a crash loses nothing anyone was told is safe. */
 void journal_batch_lazy(struct jbatch *b);
-/* How many fdatasyncs of segment data commits have made since open. Only
- * the committing worker writes it: read it when no commit runs. */
+/* Any thread. Makes every committed record up to seq durable: a no-op
+ * unless lazy batches (journal_batch_lazy) lie at the tail, or under
+ * JOURNAL_SYNC_NONE. For whoever records that state up to seq exists (a
+ * snapshot must never cover events the journal could still lose).
+ * Returns 0 or a negative code (-ERR_READONLY after a failed commit). */
+int journal_sync_to(struct journal *j, uint64_t seq);
+/* How many fdatasyncs of segment data commits and journal_sync_to have
+ * made since open. Read it when neither runs. */
 uint64_t journal_data_syncs(const struct journal *j);
 /* First and last sequence numbers in a batch. */
 void journal_batch_range(const struct jbatch *b, uint64_t *first /* OUT */, uint64_t *last /* OUT */);

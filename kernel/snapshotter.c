@@ -93,6 +93,14 @@ int snapshotter_restore(struct server *s, uint64_t *seq)
 static void write_work_cb(uv_work_t *w)
 {
     struct snapshotter *sn = w->data;
+    /* The state includes events of lazy batches (logins, logouts) that
+     * may not be on disk yet: a snapshot must never be ahead of the
+     * journal, or a crash would leave it covering events that are gone. */
+    sn->rc = journal_sync_to(sn->srv->journal, sn->seq);
+    if (sn->rc) {
+        snprintf(sn->err, sizeof sn->err, "journal sync: %s", err_str(sn->rc));
+        return;
+    }
     sn->rc = snapshot_write(sn->dir, sn->srv->master_key, sn->seq, sn->time_us, sn->state.p,
                             sn->state.len, sn->err, sizeof sn->err);
 }

@@ -1203,9 +1203,10 @@ START_TEST(test_failed_commit_goes_read_only_and_loses_nothing_acknowledged)
 }
 END_TEST
 
-/* A lazy batch (only logins and logouts, kernel/bus.c) is written without
- * an fsync of its own under SYNC_BATCH, and the next batch's fsync covers
- * it; SYNC_ALWAYS ignores the hint. */
+/* A lazy batch (only volatile events, kernel/bus.c) is written without an
+ * fsync of its own under SYNC_BATCH, and the next batch's fsync covers it;
+ * journal_sync_to syncs only when a lazy batch lies at the tail;
+ * SYNC_ALWAYS ignores the hint. */
 START_TEST(test_lazy_batch_has_no_fsync_of_its_own)
 {
     struct journal_opts o;
@@ -1219,8 +1220,20 @@ START_TEST(test_lazy_batch_has_no_fsync_of_its_own)
     ck_assert_int_eq(journal_commit(j, b), 0);
     journal_batch_free(b);
     ck_assert_uint_eq(journal_data_syncs(j), 1); /* none of its own */
-    ck_assert_int_eq(commit_batch(j, 2), 0);
-    ck_assert_uint_eq(journal_data_syncs(j), 2); /* this one's covers both */
+    ck_assert_int_eq(journal_sync_to(j, 3), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 1); /* 1..3 were synced */
+    ck_assert_int_eq(journal_sync_to(j, 7), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 2); /* 4..7 were not: one fdatasync */
+    ck_assert_int_eq(journal_sync_to(j, 7), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 2);
+    b = fill_batch(j, 1);
+    journal_batch_lazy(b);
+    ck_assert_int_eq(journal_commit(j, b), 0);
+    journal_batch_free(b);
+    ck_assert_int_eq(commit_batch(j, 1), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 3); /* this one's covers both */
+    ck_assert_int_eq(journal_sync_to(j, 9), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 3);
     journal_close(j);
     check_contents(&o, 1, 9);
 
@@ -1231,8 +1244,18 @@ START_TEST(test_lazy_batch_has_no_fsync_of_its_own)
     ck_assert_int_eq(journal_commit(j, b), 0);
     journal_batch_free(b);
     ck_assert_uint_eq(journal_data_syncs(j), 3); /* still one per record */
+    ck_assert_int_eq(journal_sync_to(j, 12), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 3);
     journal_close(j);
     check_contents(&o, 1, 12);
+
+    o.sync = JOURNAL_SYNC_NONE; /* the operator's choice: never an fsync */
+    j = open_ok(&o);
+    ck_assert_int_eq(commit_batch(j, 2), 0);
+    ck_assert_int_eq(journal_sync_to(j, 14), 0);
+    ck_assert_uint_eq(journal_data_syncs(j), 0);
+    journal_close(j);
+    check_contents(&o, 1, 14);
     ck_assert_int_eq(rep.n, 0);
 }
 END_TEST
