@@ -89,21 +89,15 @@ static enum content content_of(const struct event *ev)
     return CONTENT_NONE;
 }
 
-/* Events that may be applied before they are durable (journal_batch_lazy):
- * a session's start and end describe a connection, and a crash ends every
- * connection. What a session's end changes in durable state (the last
- * logout time of XEP-0012) is never acknowledged to anyone; everything
- * else that follows from it that must last (a tombstone, a decision) is
- * an event of its own, committed with fsync. */
-static int volatile_event(const struct event *ev)
-{
-    return ev->type == EV_SESSION_BOUND || ev->type == EV_SESSION_CLOSED;
-}
-
+/* A batch of only volatile events (event_volatile: logins, logouts, IQ
+ * gets, availability presence) needs no fsync of its own: a crash undoes
+ * or leaves unchanged what they did, and the next batch's fsync makes
+ * them durable too. The snapshotter syncs before it writes a state that
+ * includes them (journal_sync_to). */
 static int all_volatile(const struct evlist *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (!volatile_event(l->v[i]))
+        if (!event_volatile(l->v[i]))
             return 0;
     return 1;
 }
@@ -312,6 +306,10 @@ static void start_commit(struct bus *b)
         b->inflight.n = 0;
         return;
     }
+    /* Output first: a decision in this batch (a tombstone) may say that
+     * what an applied event wrote to a client was delivered. */
+    if (b->ops.flush)
+        b->ops.flush(b->arg);
     b->batch = journal_seal(b->j);
     if (all_volatile(&b->open))
         journal_batch_lazy(b->batch); /* logins and logouts only: no fsync */

@@ -25,6 +25,11 @@ struct bus_ops {
     /* Tells the origin of ev that it was refused with err (journal
      * failure); no effect of ev will ever be seen. */
     void (*refuse)(void *arg, const struct event *ev, int err);
+    /* Sends what exec queued for connections (optional). Called before a
+     * batch is sealed for commit: what the effects of applied events wrote
+     * must reach the sockets before a later decision can be durable (an
+     * offline message before its tombstone). */
+    void (*flush)(void *arg);
 };
 
 struct bus;

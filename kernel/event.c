@@ -65,6 +65,20 @@ int event_is_erased(const struct event *ev)
            strcmp(ev->body->ns, NS_EVENT) == 0;
 }
 
+int event_volatile(const struct event *ev)
+{
+    if (ev->type == EV_SESSION_BOUND || ev->type == EV_SESSION_CLOSED)
+        return 1;
+    if (ev->type != EV_STANZA || ev->body == NULL)
+        return 0;
+    const char *type = xml_attr(ev->body, "type");
+    if (strcmp(ev->body->name, "iq") == 0)
+        return type != NULL && strcmp(type, "get") == 0;
+    if (strcmp(ev->body->name, "presence") == 0)
+        return type == NULL || strcmp(type, "unavailable") == 0;
+    return 0;
+}
+
 void event_set_limits(struct event *started, uint64_t offline_quota, uint64_t vcard_bytes_max)
 {
     char v[24];

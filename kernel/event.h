@@ -93,6 +93,17 @@ struct event *event_server_started(const char *domain, const char *version);
 struct event *event_erased(uint64_t seq, int64_t time_us, enum ev_type t);
 int event_is_erased(const struct event *ev);
 
+/* Whether an event may take effect before it is on disk: the bus commits
+ * a batch of only such events without an fsync of its own
+ * (journal_batch_lazy), so a crash may lose them. True for what a crash
+ * undoes anyway or what changes nothing that lasts: a session's start and
+ * end; an IQ of type get (RFC 6120 §8.2.3: it asks, it changes nothing);
+ * presence that says whether someone is there (no type, or unavailable;
+ * not subscription management, which changes rosters, nor errors). What
+ * such an event leads to that must last (a tombstone, a decision) is an
+ * event of its own, committed with fsync. Messages are never volatile. */
+int event_volatile(const struct event *ev);
+
 /* Adds the operator's limits that handlers enforce to a server-started
  * event: attributes offline-quota and vcard-bytes-max. Handlers read them
  * with event_limit(); an event without them gets the defaults. */

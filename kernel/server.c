@@ -149,6 +149,10 @@ static int rebuild_state(struct server *s, uint64_t *snap_seq)
  * write per connection (kernel/c2s.c). */
 static void flush_cb(uv_prepare_t *p) { c2s_flush_queued(p->data); }
 
+/* The bus's flush hook: output queued by applied events leaves before the
+ * bus seals its next batch (kernel/bus.h). */
+static void server_flush_output(void *server) { c2s_flush_queued(server); }
+
 /* --- shutdown ------------------------------------------------------------ */
 
 /* Time streams get to close and the journal to commit before we give up. */
@@ -266,7 +270,8 @@ static int server_start(struct server *s)
         rc = rebuild_state(s, &snap_seq);
     if (rc)
         return rc;
-    static const struct bus_ops ops = {.exec = router_exec, .refuse = router_refuse};
+    static const struct bus_ops ops = {
+        .exec = router_exec, .refuse = router_refuse, .flush = server_flush_output};
     s->bus = bus_new(s->loop, s->journal, s->dispatch, &ops, s);
     struct event *started = event_server_started(s->cfg.domain, STANZAD_VERSION);
     audit_ev_set_retention(started, s->cfg.audit_retention_days);

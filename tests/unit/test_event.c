@@ -102,6 +102,54 @@ START_TEST(server_started_carries_domain_and_version)
 }
 END_TEST
 
+static struct event *stanza_event(const char *name, const char *type)
+{
+    struct xnode *st = xml_new(name, NS_CLIENT);
+    if (type)
+        xml_set_attr(st, "type", type);
+    return event_new(EV_STANZA, ORIGIN_C2S, 1, "a@localhost", st);
+}
+
+/* What the bus may commit without fsync (kernel/bus.c): reads and
+ * presence of availability, logins and logouts; never a change. */
+START_TEST(volatile_events_are_reads_availability_and_sessions)
+{
+    static const struct {
+        const char *name, *type;
+        int is_volatile;
+    } cases[] = {
+        {"iq", "get", 1},           {"iq", "set", 0},
+        {"iq", "result", 0},        {"iq", "error", 0},
+        {"iq", NULL, 0},            {"presence", NULL, 1},
+        {"presence", "unavailable", 1}, {"presence", "subscribe", 0},
+        {"presence", "subscribed", 0},  {"presence", "unsubscribe", 0},
+        {"presence", "unsubscribed", 0}, {"presence", "probe", 0},
+        {"presence", "error", 0},   {"message", NULL, 0},
+        {"message", "chat", 0},     {"message", "groupchat", 0},
+        {"message", "error", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct event *ev = stanza_event(cases[i].name, cases[i].type);
+        ck_assert_msg(event_volatile(ev) == cases[i].is_volatile, "%s type=%s", cases[i].name,
+                      cases[i].type ? cases[i].type : "(none)");
+        event_free(ev);
+    }
+    static const struct {
+        enum ev_type t;
+        int is_volatile;
+    } kinds[] = {
+        {EV_SESSION_BOUND, 1},     {EV_SESSION_CLOSED, 1},    {EV_ACCOUNT_REGISTER, 0},
+        {EV_SERVER_STARTED, 0},    {EV_OFFLINE_STORE, 0},     {EV_AUDIT_NOTE, 0},
+        {EV_MUC_MEMBER, 0},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        struct event *ev = event_new(kinds[i].t, ORIGIN_SERVER, 0, NULL, NULL);
+        ck_assert_msg(event_volatile(ev) == kinds[i].is_volatile, "%s", ev_type_name(kinds[i].t));
+        event_free(ev);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("event");
@@ -111,6 +159,7 @@ int main(void)
     tcase_add_test(tc, trailing_bytes_are_damage);
     tcase_add_test(tc, unknown_version_is_refused);
     tcase_add_test(tc, server_started_carries_domain_and_version);
+    tcase_add_test(tc, volatile_events_are_reads_availability_and_sessions);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
