@@ -41,6 +41,7 @@
 
 struct evp_signer {
     EVP_PKEY *pkey;
+    EVP_PKEY_CTX *ctx; /* set up once: EVP_PKEY_sign(3) may be called again and again */
     size_t bits;
 };
 
@@ -54,7 +55,8 @@ static int signer_can_do(mbedtls_pk_type_t type)
     return type == MBEDTLS_PK_ECDSA;
 }
 
-/* mbedTLS's contract: the hash is already made (its length follows from
+/* Loop thread only (handshakes run there): the context is shared.
+ * mbedTLS's contract: the hash is already made (its length follows from
  * md_alg when hash_len is 0, which mbedtls_pk_sign has settled), and sig
  * has room for MBEDTLS_ECDSA_MAX_LEN bytes. */
 static int signer_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *hash,
@@ -65,11 +67,8 @@ static int signer_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char 
     (void)f_rng;
     (void)p_rng;
     struct evp_signer *s = ctx;
-    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new(s->pkey, NULL);
     size_t len = MBEDTLS_ECDSA_MAX_LEN;
-    int ok = pc != NULL && EVP_PKEY_sign_init(pc) == 1 &&
-             EVP_PKEY_sign(pc, sig, &len, hash, hash_len) == 1;
-    EVP_PKEY_CTX_free(pc);
+    int ok = EVP_PKEY_sign(s->ctx, sig, &len, hash, hash_len) == 1;
     if (!ok)
         return MBEDTLS_ERR_ECP_HW_ACCEL_FAILED;
     *sig_len = len;
@@ -86,6 +85,7 @@ static void signer_free(void *ctx)
     struct evp_signer *s = ctx;
     if (s == NULL)
         return;
+    EVP_PKEY_CTX_free(s->ctx);
     EVP_PKEY_free(s->pkey);
     free(s);
 }
@@ -142,6 +142,12 @@ int tls_sign_offload(mbedtls_pk_context *key, mbedtls_pk_context *pub, char *why
     s->pkey = evp_from_pk(key);
     if (s->pkey == NULL) {
         snprintf(why, whylen, "libcrypto cannot read the key");
+        signer_free(s);
+        return -1;
+    }
+    s->ctx = EVP_PKEY_CTX_new(s->pkey, NULL);
+    if (s->ctx == NULL || EVP_PKEY_sign_init(s->ctx) != 1) {
+        snprintf(why, whylen, "libcrypto cannot sign with the key");
         signer_free(s);
         return -1;
     }
