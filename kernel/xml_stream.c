@@ -54,6 +54,7 @@
 #include <strings.h>
 
 #include "kernel/mem.h"
+#include "kernel/xml_heap.h"
 #include "kernel/xml.h"
 
 /* Input is handed to expat in pieces of at most this many bytes, so the
@@ -545,7 +546,9 @@ static void restart(struct xml_stream *s)
 /* A new expat parser with no handlers yet. */
 static XML_Parser new_expat(void)
 {
-    static const XML_Memory_Handling_Suite mem = {xmalloc, xrealloc, free};
+    /* Parsers live in their own heap: see xml_heap.h for why. */
+    static const XML_Memory_Handling_Suite mem = {xml_heap_malloc, xml_heap_realloc,
+                                                  xml_heap_free};
     /* "UTF-8" as the protocol encoding: expat then ignores a declared
      * encoding, which on_xml_decl refuses instead (RFC 6120 §11.6). */
     XML_Parser p = XML_ParserCreate_MM("UTF-8", &mem, " ");
