@@ -15,6 +15,7 @@
 
 #include "kernel/tls.h"
 #include "kernel/tls_sign.h"
+#include "fixture.h"
 
 static int test_rng(void *ctx, unsigned char *out, size_t n)
 {
@@ -171,9 +172,5 @@ static Suite *tls_sign_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(tls_sign_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(tls_sign_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernel/xml_heap.h"
+#include "fixture.h"
 
 #define LIVE_MAX 4000
 
@@ -164,9 +165,5 @@ int main(void)
     tcase_add_test(tc, test_every_small_size_fits_its_class);
     tcase_add_test(tc, test_random_blocks_never_overlap_and_all_memory_returns);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }
