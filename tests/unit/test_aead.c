@@ -16,6 +16,7 @@
 
 #include "journal/aead.h"
 #include "kernel/err.h"
+#include "fixture.h"
 
 /* Deterministic bytes: the test must not depend on a random source. */
 static void fill(uint8_t *p, size_t n, uint32_t seed)
@@ -164,9 +165,5 @@ int main(void)
     tcase_add_test(t, test_in_place_and_context_reuse);
     tcase_add_test(t, test_any_flipped_bit_fails_and_leaves_no_plaintext);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -17,6 +17,7 @@
 #include "journal/journal.h"
 #include "kernel/err.h"
 #include "kernel/mem.h"
+#include "fixture.h"
 
 static char g_dir[64];
 static uint8_t g_master[32];
@@ -357,9 +358,5 @@ int main(void)
     tcase_add_test(t, test_journal_sealed_records_read_clear_then_erased);
     tcase_add_test(t, test_compaction_destroys_keys_of_removed_records);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

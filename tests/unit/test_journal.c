@@ -30,6 +30,7 @@
 #include "journal/journal.h"
 #include "kernel/err.h"
 #include "kernel/mem.h"
+#include "fixture.h"
 
 #define T0_US 1700000000000000LL
 #define PATHS_MAX 64
@@ -1863,9 +1864,5 @@ int main(void)
     tcase_add_test(tc, test_throughput_printout);
     suite_add_tcase(s, tc);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -20,6 +20,7 @@
 #include "journal/journal.h"
 #include "kernel/err.h"
 #include "kernel/le.h"
+#include "fixture.h"
 
 #define SEGS 3
 #define BATCHES 2 /* per segment */
@@ -229,9 +230,5 @@ int main(void)
     tcase_add_test(t, test_header_damage_still_stops_open);
     tcase_add_test(t, test_newest_segment_is_authenticated_at_open);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }
